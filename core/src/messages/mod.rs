@@ -1,0 +1,1 @@
+//! SGP.22 messages.
