@@ -358,7 +358,7 @@ fn read_length(input: &[u8], offset: usize, tlv_offset: usize) -> Result<(usize,
         return Err(TlvError::IndefiniteLength { offset });
     }
     let count = usize::from(first & 0x7F);
-    if count > 4 || count > core::mem::size_of::<usize>() {
+    if count > 4 || count > size_of::<usize>() {
         return Err(TlvError::InvalidLength { offset });
     }
     let bytes = input.get(1..1 + count).ok_or(TlvError::Truncated {
