@@ -562,33 +562,28 @@ macro_rules! __der_choice_impl {
         }
     };
     ($name:ident, $outer:literal) => {
-        impl $crate::der::Encode for $name {
-            fn encoded_len(&self) -> usize {
-                $crate::tlv::tlv_len($crate::tlv::Tag($outer), self.inner_len())
+        // A tagged CHOICE (`[n] CHOICE`) behaves like a constructed value holding one
+        // alternative, so it can itself be re-tagged implicitly (X.680 §31.2.7), as
+        // CancelSessionRequestEs9 does with `[1]`.
+        impl $crate::der::DerValue for $name {
+            const TAG: $crate::tlv::Tag = $crate::tlv::Tag($outer);
+            fn value_len(&self) -> usize {
+                self.inner_len()
             }
-            fn encode(
+            fn write_value(
                 &self,
                 w: &mut $crate::tlv::TlvWriter<'_>,
             ) -> ::core::result::Result<(), $crate::tlv::TlvError> {
-                w.write_header($crate::tlv::Tag($outer), self.inner_len())?;
                 self.inner_encode(w)
             }
-        }
-        impl $crate::der::Decode for $name {
-            fn accepts(tag: $crate::tlv::Tag) -> bool {
-                tag == $crate::tlv::Tag($outer)
-            }
-            fn decode(
+            fn decode_value(
                 tlv: $crate::tlv::Tlv<'_>,
             ) -> ::core::result::Result<Self, $crate::der::DecodeError> {
-                let inner =
-                    tlv.children()
-                        .next()
-                        .ok_or($crate::der::DecodeError::InvalidValue {
-                            ty: stringify!($name),
-                            offset: tlv.offset(),
-                            reason: "empty response",
-                        })??;
+                let inner = tlv.children().next().ok_or($crate::der::DecodeError::InvalidValue {
+                    ty: stringify!($name),
+                    offset: tlv.offset(),
+                    reason: "tagged CHOICE holds no alternative",
+                })??;
                 Self::inner_decode(inner)
             }
         }
@@ -1098,6 +1093,54 @@ impl Decode for RawTlv {
 
 /// X.509 certificate (SGP.22 imports `Certificate` from PKIX1Explicit88), kept as DER.
 pub type Certificate = RawTlv;
+
+/// An X.509 `CertificateList` (CRL) kept as DER, which unlike [`Certificate`] can be
+/// re-tagged: LoadCRLRequest carries it as `[0] IMPLICIT` (automatic tagging, tag `A0`), so
+/// only its content is stored under the field tag and the `30` header is restored on decode.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CertificateList(Vec<u8>);
+
+impl CertificateList {
+    /// Checks that `der` is exactly one SEQUENCE element.
+    pub fn from_der(der: Vec<u8>) -> Result<Self, DecodeError> {
+        RawTlv::from_der(der).map(|r| CertificateList(r.into_bytes()))
+    }
+
+    /// The CRL's DER (with its `30` header).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn content(&self) -> &[u8] {
+        Tlv::parse(&self.0).map(|t| t.value()).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for CertificateList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CertificateList({} bytes)", self.0.len())
+    }
+}
+
+impl DerValue for CertificateList {
+    const TAG: Tag = Tag::SEQUENCE;
+
+    fn value_len(&self) -> usize {
+        self.content().len()
+    }
+
+    fn write_value(&self, w: &mut TlvWriter<'_>) -> Result<(), TlvError> {
+        w.write_bytes(self.content())
+    }
+
+    fn decode_value(tlv: Tlv<'_>) -> Result<Self, DecodeError> {
+        let value = tlv.value();
+        let mut der = vec![0u8; tlv_len(Tag::SEQUENCE, value.len())];
+        let mut w = TlvWriter::new(&mut der);
+        w.write_tlv(Tag::SEQUENCE, value)?;
+        Ok(CertificateList(der))
+    }
+}
 
 /// A signed data object: decoded for reading, re-encoded exactly as it was received.
 ///

@@ -297,9 +297,10 @@ der_sequence! {
 }
 
 der_sequence! {
-    /// `DpProprietaryData` (tag `B8`): the OID of the SM-DP+ that made the profile.
+    /// `DpProprietaryData` (tag `B8`): the OID of the SM-DP+ that made the profile. Its one
+    /// component has no tag of its own, so automatic tagging makes dpOid `[0]` (`80`).
     pub struct DpProprietaryData: 0x30 {
         /// SM-DP+ OID.
-        pub dp_oid: crate::der::ObjectIdentifier => req natural,
+        pub dp_oid: crate::der::ObjectIdentifier => req implicit 0x80,
     }
 }

@@ -14,11 +14,13 @@
 //! | [`download`] | §5.7.13–§5.7.14, §5.7.4 (ES10b) | AuthenticateServer, PrepareDownload, CancelSession |
 //! | [`bpp`] | §5.5 (ES8+), §5.7.6 | BoundProfilePackage and its parts, ProfileInstallationResult |
 //! | [`notifications`] | §5.7.10, §5.7.11 (ES10b) | ListNotification, RetrieveNotificationsList, NotificationSent |
+//! | [`es9_asn1`] | §6.6 (ES9+/ES11 ASN.1 binding) | InitiateAuthentication, AuthenticateClient, GetBoundProfilePackage, HandleNotification, CancelSession, ES11 events |
 //! | [`profiles`] | §5.7.15–§5.7.22 (ES10c) | profiles, enable/disable/delete, nickname, addresses, RAT, memory reset, CRL |
 
 pub mod bpp;
 pub mod common;
 pub mod download;
+pub mod es9_asn1;
 pub mod euicc_info;
 pub mod notifications;
 pub mod profiles;
@@ -26,6 +28,7 @@ pub mod profiles;
 pub use bpp::*;
 pub use common::*;
 pub use download::*;
+pub use es9_asn1::*;
 pub use euicc_info::*;
 pub use notifications::*;
 pub use profiles::*;

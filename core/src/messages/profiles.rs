@@ -10,7 +10,7 @@ use super::common::{
     DpProprietaryData, IconType, NotificationConfigurationInformation, OperatorId, PprIds,
     ProfileClass, ProfileState, named_bits,
 };
-use crate::der::{Certificate, der_choice, der_int_enum, der_sequence};
+use crate::der::{CertificateList, der_choice, der_int_enum, der_sequence};
 use crate::ids::Iccid;
 
 der_choice! {
@@ -385,8 +385,9 @@ der_sequence! {
 der_sequence! {
     /// `LoadCRLRequest` (tag `BF35`).
     pub struct LoadCrlRequest: 0xBF35 {
-        /// An X.509 CertificateList (kept as DER).
-        pub crl: Certificate => req natural,
+        /// An X.509 CertificateList. The module's automatic tagging applies here (no
+        /// component is tagged), so the CRL travels as `[0] IMPLICIT`: tag `A0`.
+        pub crl: CertificateList => req implicit 0xA0,
     }
 }
 
