@@ -40,6 +40,7 @@ extern crate std;
 
 pub mod activation;
 pub mod apdu;
+pub mod bpp;
 pub mod ids;
 pub mod tlv;
 

@@ -8,7 +8,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::bpp::{BoundProfilePackage, StoreMetadataRequest};
-use super::download::{AuthenticateServerResponse, CancelSessionResponse, PrepareDownloadResponse, ServerSigned1, SmdpSigned2};
+use super::download::{
+    AuthenticateServerResponse, CancelSessionResponse, PrepareDownloadResponse, ServerSigned1,
+    SmdpSigned2,
+};
 use super::euicc_info::EuiccInfo1;
 use super::notifications::PendingNotification;
 use crate::der::{Certificate, Signed, der_choice, der_int_enum, der_sequence};
@@ -280,4 +283,3 @@ der_choice! {
         Error(AuthenticateClientEs11Error) => implicit 0x81,
     }
 }
-
