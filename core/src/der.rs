@@ -579,11 +579,14 @@ macro_rules! __der_choice_impl {
             fn decode_value(
                 tlv: $crate::tlv::Tlv<'_>,
             ) -> ::core::result::Result<Self, $crate::der::DecodeError> {
-                let inner = tlv.children().next().ok_or($crate::der::DecodeError::InvalidValue {
-                    ty: stringify!($name),
-                    offset: tlv.offset(),
-                    reason: "tagged CHOICE holds no alternative",
-                })??;
+                let inner =
+                    tlv.children()
+                        .next()
+                        .ok_or($crate::der::DecodeError::InvalidValue {
+                            ty: stringify!($name),
+                            offset: tlv.offset(),
+                            reason: "tagged CHOICE holds no alternative",
+                        })??;
                 Self::inner_decode(inner)
             }
         }
