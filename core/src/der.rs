@@ -481,6 +481,9 @@ macro_rules! der_choice {
         }
     ) => {
         $(#[$meta])*
+        // Responses are short-lived values read once; boxing the large alternative would only
+        // make matching on them clumsier.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Clone, Debug, PartialEq, Eq)]
         $vis enum $name {
             $(
