@@ -1,0 +1,6 @@
+//! The testbed: peers strict enough to catch the LPA's mistakes.
+#![warn(missing_docs)]
+
+pub mod bsp;
+pub mod card;
+pub mod pki;
