@@ -986,3 +986,151 @@ fn object_identifier_and_bits_in_context() {
         hex("03020520")
     );
 }
+
+// ---------------------------------------------------------------- requests the LPA builds
+
+/// Wraps `body` in `tag` with a definite length, written out by hand (short or 82 form).
+fn wrap(tag: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = hex(tag);
+    match body.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n <= 0xFF => out.extend_from_slice(&[0x81, n as u8]),
+        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn authenticate_server_request_from_recorded_pieces() {
+    // The LPA forwards the SM-DP+'s pieces untouched and adds ctxParams1.
+    let ok = InitiateAuthenticationOkEs9::from_der(session!("initiate-response.der")).unwrap();
+    let ctx = CtxParams1::CommonAuthentication(CtxParamsForCommonAuthentication {
+        matching_id: Some("MID-1".into()),
+        device_info: DeviceInfo {
+            tac: hex("35290611"),
+            device_capabilities: DeviceCapabilities {
+                gsm_supported_release: None,
+                utran_supported_release: None,
+                cdma2000onex_supported_release: None,
+                cdma2000hrpd_supported_release: None,
+                cdma2000ehrpd_supported_release: None,
+                eutran_epc_supported_release: Some(Version::new(15, 0, 0)),
+                contactless_supported_release: None,
+                rsp_crl_supported_version: None,
+                nr_epc_supported_release: None,
+                nr_5gc_supported_release: Some(Version::new(15, 0, 0)),
+                eutran_5gc_supported_release: None,
+            },
+            imei: None,
+        },
+    });
+    let req = AuthenticateServerRequest {
+        server_signed1: ok.server_signed1.clone(),
+        server_signature1: ok.server_signature1.clone(),
+        euicc_ci_pkid_to_be_used: ok.euicc_ci_pkid_to_be_used.clone(),
+        server_certificate: ok.server_certificate.clone(),
+        ctx_params1: ctx,
+    };
+    // By hand: serverSigned1 as received, 5F37 40 <sig>, 04 14 <pkid>, the certificate as
+    // received, then A0 { 80 05 "MID-1", A1 { 80 04 TAC, A1 { 85 03 0F0000, 89 03 0F0000 } } }.
+    let raw = session!("initiate-response.der");
+    let mut body = raw[22..96].to_vec();
+    body.extend_from_slice(&raw[96..163]);
+    body.extend_from_slice(&raw[163..185]);
+    body.extend_from_slice(&raw[185..]);
+    body.extend_from_slice(&hex(&format!(
+        "A01B 8005{} A112 800435290611 A10A 85030F0000 89030F0000",
+        ascii("MID-1")
+    )));
+    let expected = wrap("BF38", &body);
+    assert_eq!(hex::encode(req.to_der()), hex::encode(&expected));
+    assert_eq!(AuthenticateServerRequest::from_der(&expected).unwrap(), req);
+}
+
+#[test]
+fn prepare_download_request_from_recorded_pieces() {
+    let AuthenticateClientResponseEs9::Ok(ok) =
+        AuthenticateClientResponseEs9::from_der(session!("authenticate-response.der")).unwrap()
+    else {
+        panic!("expected authenticateClientOk");
+    };
+    let hash_cc = crate::activation::hash_cc(b"1234", &ok.transaction_id);
+    let req = PrepareDownloadRequest {
+        smdp_signed2: ok.smdp_signed2.clone(),
+        smdp_signature2: ok.smdp_signature2.clone(),
+        hash_cc: Some(hash_cc.to_vec()),
+        smdp_certificate: ok.smdp_certificate.clone(),
+    };
+    // Offsets from `openssl asn1parse`: smdpSigned2 at 77 (2 + 21), 5F37 at 100 (3 + 64),
+    // the certificate at 167 to the end.
+    let raw = session!("authenticate-response.der");
+    let mut body = raw[77..100].to_vec();
+    body.extend_from_slice(&raw[100..167]);
+    body.extend_from_slice(&hex("0420"));
+    body.extend_from_slice(&hash_cc);
+    body.extend_from_slice(&raw[167..]);
+    let expected = wrap("BF21", &body);
+    assert_eq!(hex::encode(req.to_der()), hex::encode(&expected));
+    assert_eq!(PrepareDownloadRequest::from_der(&expected).unwrap(), req);
+}
+
+#[test]
+fn failed_installation_result_and_other_notification() {
+    let addr = ascii("smdp.example.com");
+    // BF27 { 80 tx, BF2F {...}, 06 02 8837, A2 { A1 { 80 01 05, 81 01 08 } } }
+    let md = format!("BF2F19 800102 81020780 0C10{addr}");
+    let data = format!("8010{TX} {md} 06028837 A208 A106 800105 810108");
+    let data_len = hex(&data).len();
+    let pir_body = format!("BF27{data_len:02X}{data} 5F3740{}", "33".repeat(64));
+    let pir_len = hex(&pir_body).len();
+    let pir: ProfileInstallationResult =
+        round_trip(&hex(&format!("BF3781{pir_len:02X}{pir_body}")));
+    let d = pir.profile_installation_result_data.value();
+    let FinalResult::Error(e) = &d.final_result else {
+        panic!("expected errorResult")
+    };
+    assert_eq!(e.bpp_command_id, BppCommandId::LoadProfileElements);
+    assert_eq!(e.error_reason, ErrorReason::Scp03tSecurityError);
+    assert_eq!(e.sima_response, None);
+
+    // An enable notification: BF2F, 5F37, and two (dummy) certificates.
+    let other = format!(
+        "3069 BF2F19 800109 81020640 0C10{addr} 5F3740{} 3003020101 3003020102",
+        "44".repeat(64)
+    );
+    let n: PendingNotification = round_trip(&hex(&other));
+    assert_eq!(n.metadata().seq_number, 9);
+    assert_eq!(
+        n.metadata().profile_management_operation,
+        NotificationEvent::Enable
+    );
+    let PendingNotification::OtherSignedNotification(o) = &n else {
+        panic!()
+    };
+    assert_eq!(o.value().eum_certificate.as_bytes(), hex("3003020102"));
+}
+
+#[test]
+fn store_metadata_with_every_field() {
+    let body = format!(
+        "5A0A{ICCID_BCD} 9102{} 9202{} 930101 9403FFD8FF 950101 \
+         B618 3016 80020780 8110{} B705 800321F354 99020520",
+        ascii("Op"),
+        ascii("P1"),
+        ascii("smdp.example.com")
+    );
+    let len = hex(&body).len();
+    let m: StoreMetadataRequest = round_trip(&hex(&format!("BF25{len:02X}{body}")));
+    assert_eq!(m.icon_type, Some(IconType::Png));
+    assert_eq!(m.icon.as_deref(), Some(&hex("FFD8FF")[..]));
+    assert_eq!(m.class(), ProfileClass::Provisioning);
+    let cfg = &m.notification_configuration_info.as_ref().unwrap()[0];
+    assert!(
+        cfg.profile_management_operation
+            .contains(NotificationEvents::INSTALL)
+    );
+    assert_eq!(cfg.notification_address, "smdp.example.com");
+    assert_eq!(m.profile_owner.as_ref().unwrap().mcc_mnc, hex("21F354"));
+    assert!(m.profile_policy_rules.unwrap().contains(PprIds::PPR2));
+}
