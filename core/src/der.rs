@@ -345,6 +345,7 @@ macro_rules! __der_field_type {
     (req seq_of $t:ty) => { ::alloc::vec::Vec<$t> };
     (opt seq_of $t:ty) => { ::core::option::Option<::alloc::vec::Vec<$t>> };
     (req $mode:ident $t:ty) => { $t };
+    (default $mode:ident $t:ty) => { $t };
     (opt $mode:ident $t:ty) => { ::core::option::Option<$t> };
 }
 
@@ -372,6 +373,17 @@ macro_rules! __der_opt {
     (@write opt, $mode:ident $($tag:literal)?, $v:expr, $w:expr) => {
         match $v { ::core::option::Option::Some(x) => $crate::__der_field!(@write $mode $($tag)?, x, $w), ::core::option::Option::None => Ok(()) }
     };
+    // `DEFAULT` components (X.690 §11.5): DER leaves out a value equal to the default, and an
+    // absent one reads as the default. The type's `Default` is the module's DEFAULT value.
+    (@len default, $mode:ident $($tag:literal)?, $v:expr) => {
+        if *$v == ::core::default::Default::default() { 0 } else { $crate::__der_field!(@len $mode $($tag)?, $v) }
+    };
+    (@write default, $mode:ident $($tag:literal)?, $v:expr, $w:expr) => {
+        if *$v == ::core::default::Default::default() { Ok(()) } else { $crate::__der_field!(@write $mode $($tag)?, $v, $w) }
+    };
+    (@finish default, $v:expr, $ty:expr, $field:expr, $offset:expr) => {
+        $v.unwrap_or_default()
+    };
     (@finish req, $v:expr, $ty:expr, $field:expr, $offset:expr) => {
         $crate::der::field::missing($v, $ty, $field, $offset)?
     };
@@ -391,7 +403,8 @@ macro_rules! __der_opt {
 ///     }
 /// }
 /// ```
-/// Each field is `req` or `opt`, then its mode: `implicit TAG` (the value under a
+/// Each field is `req`, `opt` or `default` (an ASN.1 `DEFAULT` component: the field has the
+/// plain type, whose `Default` impl must be the module's default value), then its mode: `implicit TAG` (the value under a
 /// context/application tag), `natural` (the type's own tag, e.g. a nested SEQUENCE or an
 /// untagged CHOICE), `explicit TAG` (a tagged CHOICE), or `seq_of TAG` (a SEQUENCE OF
 /// under a tag, stored as `Vec<T>` of the element type given).

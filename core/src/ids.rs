@@ -213,7 +213,7 @@ fn luhn_digit_for(payload: impl DoubleEndedIterator<Item = u8>) -> u8 {
 /// An ICCID (ITU-T E.118), kept in its 10-byte EF.ICCID encoding (ETSI TS 102 221 §13.2).
 ///
 /// The encoding swaps the two digits of each byte and pads with `F`:
-/// `89444765000012241583` is `98 44 74 56 00 00 21 14 85 38`, and the 19-digit
+/// `89444765000012241583` is `98 44 74 56 00 00 21 42 51 38`, and the 19-digit
 /// `8988211000000123458` is `98 88 12 01 00 00 10 32 54 F8`. Any value of this type holds 18 to
 /// 20 digits; the Luhn check digit is not enforced (test profiles with a wrong one exist) unless
 /// you use [`Iccid::from_digits_checked`] or ask [`Iccid::luhn_valid`].

@@ -75,21 +75,14 @@ der_sequence! {
         pub icon_type: IconType => opt implicit 0x93,
         /// Icon (at most 1024 octets).
         pub icon: Vec<u8> => opt implicit 0x94,
-        /// Profile class; absent means operational (DEFAULT, omitted in DER).
-        pub profile_class: ProfileClass => opt implicit 0x95,
+        /// Profile class, `DEFAULT operational`: DER omits it when operational.
+        pub profile_class: ProfileClass => default implicit 0x95,
         /// Notification addresses per operation.
         pub notification_configuration_info: NotificationConfigurationInformation => opt seq_of 0xB6,
         /// Profile owner.
         pub profile_owner: OperatorId => opt implicit 0xB7,
         /// Profile policy rules.
         pub profile_policy_rules: PprIds => opt implicit 0x99,
-    }
-}
-
-impl StoreMetadataRequest {
-    /// The profile class, with SGP.22's DEFAULT applied.
-    pub fn class(&self) -> ProfileClass {
-        self.profile_class.unwrap_or(ProfileClass::Operational)
     }
 }
 

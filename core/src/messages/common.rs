@@ -104,7 +104,8 @@ der_int_enum! {
 }
 
 der_int_enum! {
-    /// `ProfileClass` (tag `95`). A StoreMetadataRequest without it means operational.
+    /// `ProfileClass` (tag `95`). Its [`Default`] is `Operational`, the DEFAULT of
+    /// StoreMetadataRequest.profileClass.
     pub enum ProfileClass {
         /// Test profile (SGP.22 §2.9.1).
         Test = 0,
@@ -112,6 +113,14 @@ der_int_enum! {
         Provisioning = 1,
         /// Operational profile: the ordinary subscription.
         Operational = 2,
+    }
+}
+
+// `der_int_enum!` declares the enum, so `#[default]` cannot be put on the variant.
+#[allow(clippy::derivable_impls)]
+impl Default for ProfileClass {
+    fn default() -> Self {
+        ProfileClass::Operational
     }
 }
 

@@ -119,7 +119,7 @@ fn session_authenticate_client_response() {
     assert_eq!(metadata.iccid.to_string(), "89000123456789012341");
     assert_eq!(metadata.service_provider_name, "euicc-rsp");
     assert_eq!(metadata.profile_name, "euicc-rsp test profile");
-    assert_eq!(metadata.class(), ProfileClass::Operational);
+    assert_eq!(metadata.profile_class, ProfileClass::Operational);
     let signed2 = ok.smdp_signed2.value();
     assert_eq!(signed2.transaction_id, session!("transaction-id.bin"));
     assert!(!signed2.cc_required_flag);
@@ -1124,7 +1124,7 @@ fn store_metadata_with_every_field() {
     let m: StoreMetadataRequest = round_trip(&hex(&format!("BF25{len:02X}{body}")));
     assert_eq!(m.icon_type, Some(IconType::Png));
     assert_eq!(m.icon.as_deref(), Some(&hex("FFD8FF")[..]));
-    assert_eq!(m.class(), ProfileClass::Provisioning);
+    assert_eq!(m.profile_class, ProfileClass::Provisioning);
     let cfg = &m.notification_configuration_info.as_ref().unwrap()[0];
     assert!(
         cfg.profile_management_operation
@@ -1133,4 +1133,23 @@ fn store_metadata_with_every_field() {
     assert_eq!(cfg.notification_address, "smdp.example.com");
     assert_eq!(m.profile_owner.as_ref().unwrap().mcc_mnc, hex("21F354"));
     assert!(m.profile_policy_rules.unwrap().contains(PprIds::PPR2));
+}
+
+#[test]
+fn default_profile_class_is_omitted_in_der() {
+    // X.690 §11.5: a component equal to its DEFAULT is not encoded. Found by the rasn
+    // cross-check (tests/rasn_crosscheck.rs): we used to write `95 01 02`.
+    let base = format!("5A0A{ICCID_BCD} 9102{} 9202{}", ascii("Op"), ascii("P1"));
+    let plain = hex(&format!("BF2514 {base}"));
+    let m: StoreMetadataRequest = round_trip(&plain);
+    assert_eq!(m.profile_class, ProfileClass::Operational);
+    // An explicit `95 01 02` from a lenient encoder is read, and re-encoded without it.
+    let explicit = StoreMetadataRequest::from_der(&hex(&format!("BF2517 {base} 950102"))).unwrap();
+    assert_eq!(explicit, m);
+    assert_eq!(explicit.to_der(), plain);
+    let test = StoreMetadataRequest {
+        profile_class: ProfileClass::Test,
+        ..m
+    };
+    encodes_to(&test, &format!("BF2517 {base} 950100"));
 }
