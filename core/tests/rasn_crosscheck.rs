@@ -492,22 +492,6 @@ struct Mismatch {
     rasn_reads_ours: bool,
 }
 
-fn known(
-    case: &str,
-    ours: &str,
-    rasn: &str,
-    ours_reads_rasn: bool,
-    rasn_reads_ours: bool,
-) -> Mismatch {
-    Mismatch {
-        case: case.to_owned(),
-        ours: ours.to_owned(),
-        rasn: rasn.to_owned(),
-        ours_reads_rasn,
-        rasn_reads_ours,
-    }
-}
-
 /// Encodes values with both codecs and records where the bytes differ.
 #[derive(Default)]
 struct CrossCheck {
