@@ -3,4 +3,5 @@
 
 pub mod bsp;
 pub mod card;
+pub mod modem;
 pub mod pki;
