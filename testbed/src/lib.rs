@@ -5,3 +5,4 @@ pub mod bsp;
 pub mod card;
 pub mod modem;
 pub mod pki;
+pub mod saip;
