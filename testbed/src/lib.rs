@@ -3,6 +3,7 @@
 
 pub mod bsp;
 pub mod card;
+pub mod euicc;
 pub mod modem;
 pub mod pki;
 pub mod saip;
