@@ -7,3 +7,4 @@ pub mod euicc;
 pub mod modem;
 pub mod pki;
 pub mod saip;
+pub mod smdp;
