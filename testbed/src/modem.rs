@@ -723,10 +723,17 @@ impl Port {
             if self.shared.stopping() {
                 return false;
             }
-            match self.master.write(bytes) {
+            // The stats lock is held across the write so that a host which has read these
+            // bytes and then asks for the stats sees them counted.
+            let mut stats = self.shared.stats();
+            let written = self.master.write(bytes);
+            if let Ok(n) = written {
+                stats.bytes_to_host += n as u64;
+            }
+            drop(stats);
+            match written {
                 Ok(0) => return false,
                 Ok(n) => {
-                    self.shared.stats().bytes_to_host += n as u64;
                     bytes = &bytes[n..];
                 }
                 // The host is not reading: the pty buffer is full. Wait for room or a stop.
