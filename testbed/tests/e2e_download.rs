@@ -432,7 +432,6 @@ fn deliver_notifications<A: Apdus>(es10: &mut Es10<A>, https: &Https) -> usize {
 // ------------------------------------------------------------------------------- the testbed
 
 struct Bed {
-    pki: TestPki,
     server: SmdpServer,
     card: SharedCard,
     https: Https,
@@ -454,7 +453,6 @@ impl Bed {
         let https = Https::new(server.addr(), &pki.ci.certificate);
         Bed {
             card: Arc::new(Mutex::new(euicc)),
-            pki,
             server,
             https,
         }
@@ -613,7 +611,9 @@ fn ts48_profiles_download_by_path() {
         let size = der.len();
         let profile = ServedProfile::from_package(der).unwrap();
         let (iccid, matching_id) = bed.order(profile, None);
-        let mut es10 = Es10::open(Direct(Arc::clone(&bed.card)), 255);
+        // Through the modem's pty with AT+CSIM, as a modem firmware would load it.
+        let modem = Modem::start(Arc::clone(&bed.card), ModemConfig::new()).unwrap();
+        let mut es10 = Es10::open(AtCsim::open(modem.path()), 255);
         let outcome = download(
             &mut es10,
             &bed.https,
@@ -625,7 +625,12 @@ fn ts48_profiles_download_by_path() {
         assert_installed(&outcome, &iccid);
         assert_eq!(deliver_notifications(&mut es10, &bed.https), 1);
         assert_eq!(bed.status(&iccid), "Installed");
-        println!("{}: {size} bytes installed as {iccid}", path.display());
-        let _ = &bed.pki;
+        let stats = modem.stats();
+        println!(
+            "{}: {size} bytes installed as {iccid} in {} APDUs, {} bytes to the modem",
+            path.display(),
+            stats.apdus,
+            stats.bytes_from_host
+        );
     }
 }
