@@ -3,6 +3,7 @@
 //! ```text
 //! lpa-testbed pki --out DIR [--curve nist|brainpool] [--eid EID] [--smdp-host HOST] [--days N]
 //! lpa-testbed modem --pki DIR [--state FILE] [--echo] [--ccho bare|handle] [--silent-probes] ...
+//! lpa-testbed smdp --pki DIR [--port N] [--profiles DIR] [--demo-profiles N] [--smds-host HOST]
 //! ```
 
 use std::path::PathBuf;
@@ -16,9 +17,16 @@ use lpa_testbed::card::SharedCard;
 use lpa_testbed::euicc::{EuiccConfig, EuiccIdentity, SoftEuicc};
 use lpa_testbed::modem::{CchoAnswer, Modem, ModemConfig, SimAccess, TestCommandAnswer};
 use lpa_testbed::pki::{Curve, KeyFormat, TestPki, TestPkiOptions};
+use lpa_testbed::smdp::{
+    ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer, load_inventory_dir,
+};
 
 #[derive(Parser)]
-#[command(name = "lpa-testbed", version, about = "SGP.22 testbed: test PKI, software eUICC, test SM-DP+, emulated modem")]
+#[command(
+    name = "lpa-testbed",
+    version,
+    about = "SGP.22 testbed: test PKI, software eUICC, test SM-DP+, emulated modem"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +40,77 @@ enum Command {
     /// Start a software eUICC behind an emulated AT modem on a real pseudo-terminal, print the
     /// terminal's path and serve until interrupted.
     Modem(ModemArgs),
+    /// Start the test SM-DP+ (and optionally an SM-DS) over HTTPS on 127.0.0.1, serving ES9+,
+    /// ES11 and ES2+, until interrupted.
+    Smdp(SmdpArgs),
+}
+
+#[derive(clap::Args)]
+struct SmdpArgs {
+    /// Folder of a test PKI (from `lpa-testbed pki`): its CI, DPauth, DPpb.
+    #[arg(long)]
+    pki: PathBuf,
+    /// Curve of that PKI.
+    #[arg(long, value_enum, default_value = "nist")]
+    curve: CurveArg,
+    /// TCP port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The SM-DP+ host name (must match the TLS certificate's SAN and what LPAs send).
+    #[arg(long, default_value = lpa_testbed::pki::DEFAULT_SMDP_HOST)]
+    host: String,
+    /// Also serve an SM-DS (ES11) under this host name.
+    #[arg(long)]
+    smds_host: Option<String>,
+    /// Folder of unprotected profile packages (`*.der`, with optional `NAME.json` metadata).
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// Number of generated demo profiles to add to the inventory.
+    #[arg(long, default_value_t = 3)]
+    demo_profiles: u32,
+    /// Send profile protection keys (ReplaceSessionKeys) in every BPP.
+    #[arg(long)]
+    protection_keys: bool,
+}
+
+fn run_smdp(args: SmdpArgs) -> Result<(), String> {
+    let pki = TestPki::load_from_dir(&args.pki, curve_of(args.curve))
+        .map_err(|e| format!("loading the PKI from {}: {e}", args.pki.display()))?;
+    let mut config = SmdpConfig::from_pki(&pki);
+    config.host = args.host;
+    config.smds_host = args.smds_host;
+    config.profile_protection_keys = args.protection_keys;
+    let smdp = Smdp::new(config).map_err(|e| e.to_string())?;
+    let mut served = Vec::new();
+    if let Some(dir) = &args.profiles {
+        served = load_inventory_dir(dir)
+            .map_err(|e| format!("loading profiles from {}: {e}", dir.display()))?;
+    }
+    served.extend((1..=args.demo_profiles).map(ServedProfile::demo));
+    for profile in served {
+        let iccid = profile.iccid;
+        smdp.add_profile(profile)
+            .map_err(|e| format!("adding profile {iccid}: {e}"))?;
+        println!("profile {iccid} available");
+    }
+    let mut options = ServerOptions::default();
+    options.port = args.port;
+    let server = SmdpServer::start(Arc::new(smdp), options).map_err(|e| e.to_string())?;
+    let smdp = server.smdp();
+    println!(
+        "SM-DP+ {} listening on https://{} (reach it by that name, e.g. curl --resolve {}:{}:127.0.0.1)",
+        smdp.host(),
+        server.addr(),
+        smdp.host(),
+        server.addr().port()
+    );
+    if let Some(ds) = smdp.smds_host() {
+        println!("SM-DS {ds} on the same address");
+    }
+    println!("serving until interrupted (Ctrl-C)");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,7 +212,10 @@ fn run_modem(args: ModemArgs) -> Result<(), String> {
         .with_baud_rate(args.baud)
         .with_command_latency(Duration::from_millis(args.latency_ms));
     let modem = Modem::start(card, modem_config).map_err(|e| format!("starting the modem: {e}"))?;
-    println!("eUICC {eid} behind an emulated modem at {}", modem.path().display());
+    println!(
+        "eUICC {eid} behind an emulated modem at {}",
+        modem.path().display()
+    );
     println!("serving until interrupted (Ctrl-C)");
     while modem.is_running() {
         std::thread::sleep(Duration::from_millis(200));
@@ -215,6 +297,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pki(args) => run_pki(args),
         Command::Modem(args) => run_modem(args),
+        Command::Smdp(args) => run_smdp(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
