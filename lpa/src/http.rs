@@ -1,0 +1,70 @@
+//! The seam to the SM-DP+ and SM-DS: one HTTPS POST at a time.
+//!
+//! The core builds ES9+/ES11 JSON bodies and reads the answers; this trait only moves bytes.
+//! The bundled implementation verifies TLS against the GSMA CI roots; an embedder with its own
+//! HTTP stack (a modem's HTTP AT commands, a platform client) implements [`HttpClient`].
+
+use core::fmt;
+use std::time::Duration;
+
+/// One ES9+/ES11 request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `https://<address>/gsma/rsp2/...`.
+    pub url: String,
+    /// Header names and values (Content-Type, X-Admin-Protocol, User-Agent).
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// The answer: status code and body (possibly empty, e.g. 204).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+/// Why an HTTP exchange did not produce a response.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The URL is not `https://host[:port]/path` (plain HTTP is refused, SGP.22 §2.6.6.1).
+    InvalidUrl(String),
+    /// DNS, TCP connect or proxy failure.
+    Connect(String),
+    /// The server's certificate was refused (untrusted CI, wrong host name, expired...).
+    Tls(String),
+    /// No complete answer before the deadline.
+    Timeout(Duration),
+    /// Any other I/O failure.
+    Io(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::InvalidUrl(u) => write!(f, "refused URL (https only): {u}"),
+            HttpError::Connect(e) => write!(f, "could not connect: {e}"),
+            HttpError::Tls(e) => write!(f, "TLS verification failed: {e}"),
+            HttpError::Timeout(d) => write!(f, "no answer within {} s", d.as_secs()),
+            HttpError::Io(e) => write!(f, "HTTP exchange failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Sends one HTTPS POST and returns the answer. Implementations must verify the server (TLS
+/// chain to a GSMA CI, host name) and apply deadlines; they return the status and body of any
+/// answer, leaving ES9+ semantics (functionExecutionStatus, 204...) to the caller.
+pub trait HttpClient: Send + Sync {
+    /// Performs `request`.
+    fn post(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError>;
+
+    /// Narrows server trust to the CIs whose key identifiers (SKI) the eUICC lists in
+    /// euiccCiPKIdListForVerification. Clients without their own trust store ignore it.
+    fn restrict_to_ci_pkids(&self, _ci_pkids: &[Vec<u8>]) {}
+}

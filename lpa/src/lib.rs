@@ -1,0 +1,11 @@
+//! `lpa`: the Local Profile Assistant device makers embed.
+//!
+//! It drives `lpa-core`'s sans-IO procedures over two seams the embedder chooses:
+//! an [`transport::ApduTransport`] to the eUICC (AT modem, PC/SC, Android OMAPI, a Kotlin or
+//! Swift implementation, the testbed's software eUICC) and an [`http::HttpClient`] to the
+//! SM-DP+/SM-DS (the bundled ureq + rustls client that verifies TLS against the GSMA CI roots,
+//! or the embedder's own HTTP stack, e.g. a modem's HTTP AT commands).
+#![warn(missing_docs)]
+
+pub mod http;
+pub mod transport;
