@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand, ValueEnum};
 use lpa_testbed::card::SharedCard;
 use lpa_testbed::euicc::{EuiccConfig, EuiccIdentity, SoftEuicc};
-use lpa_testbed::modem::{CchoAnswer, Modem, ModemConfig, SimAccess, TestCommandAnswer};
+use lpa_testbed::modem::{
+    CchoAnswer, CmeError, Modem, ModemConfig, OversizeAnswer, SimAccess, TestCommandAnswer,
+};
 use lpa_testbed::pki::{Curve, KeyFormat, TestPki, TestPkiOptions};
 use lpa_testbed::smdp::{
     ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer, load_inventory_dir,
@@ -171,6 +173,18 @@ struct ModemArgs {
     /// Extra latency per command, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Largest APDU data field the modem passes on; bigger commands get `+CME ERROR: 4`.
+    #[arg(long)]
+    max_apdu_data: Option<usize>,
+    /// Probability (0..1) that a command is answered `ERROR` instead of being executed.
+    #[arg(long, default_value_t = 0.0)]
+    random_errors: f64,
+    /// Seed of the random errors, so a failing run can be replayed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Swallow every command without an answer (to test an LPA's deadlines).
+    #[arg(long)]
+    never_answer: bool,
 }
 
 fn curve_of(arg: CurveArg) -> Curve {
@@ -189,7 +203,7 @@ fn run_modem(args: ModemArgs) -> Result<(), String> {
     let euicc = SoftEuicc::new(identity, config).map_err(|e| e.to_string())?;
     let eid = euicc.eid().to_string();
     let card: SharedCard = Arc::new(Mutex::new(euicc));
-    let modem_config = ModemConfig::new()
+    let mut modem_config = ModemConfig::new()
         .with_manufacturer(args.manufacturer)
         .with_model(args.model)
         .with_echo(args.echo)
@@ -210,7 +224,23 @@ fn run_modem(args: ModemArgs) -> Result<(), String> {
         })
         .with_unsolicited_codes(args.urcs)
         .with_baud_rate(args.baud)
-        .with_command_latency(Duration::from_millis(args.latency_ms));
+        .with_command_latency(Duration::from_millis(args.latency_ms))
+        .with_never_answers(args.never_answer);
+    if !(0.0..=1.0).contains(&args.random_errors) {
+        return Err(format!(
+            "--random-errors {} is not a probability",
+            args.random_errors
+        ));
+    }
+    if args.random_errors > 0.0 {
+        modem_config = modem_config.with_random_errors(args.seed, args.random_errors);
+    }
+    if let Some(max) = args.max_apdu_data {
+        modem_config = modem_config.with_max_apdu_data(
+            max,
+            OversizeAnswer::CmeError(CmeError::OperationNotSupported),
+        );
+    }
     let modem = Modem::start(card, modem_config).map_err(|e| format!("starting the modem: {e}"))?;
     println!(
         "eUICC {eid} behind an emulated modem at {}",
