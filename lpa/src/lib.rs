@@ -7,5 +7,7 @@
 //! or the embedder's own HTTP stack, e.g. a modem's HTTP AT commands).
 #![warn(missing_docs)]
 
+pub mod es10;
 pub mod http;
+pub mod storage;
 pub mod transport;
