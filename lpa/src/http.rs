@@ -39,6 +39,8 @@ pub enum HttpError {
     Tls(String),
     /// No complete answer before the deadline.
     Timeout(Duration),
+    /// The response body is larger than the client accepts (the cap, in bytes).
+    ResponseTooLarge(u64),
     /// Any other I/O failure.
     Io(String),
 }
@@ -50,6 +52,9 @@ impl fmt::Display for HttpError {
             HttpError::Connect(e) => write!(f, "could not connect: {e}"),
             HttpError::Tls(e) => write!(f, "TLS verification failed: {e}"),
             HttpError::Timeout(d) => write!(f, "no answer within {} s", d.as_secs()),
+            HttpError::ResponseTooLarge(cap) => {
+                write!(f, "response larger than the {cap} bytes accepted")
+            }
             HttpError::Io(e) => write!(f, "HTTP exchange failed: {e}"),
         }
     }

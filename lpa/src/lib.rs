@@ -9,5 +9,6 @@
 
 pub mod es10;
 pub mod http;
+pub mod https;
 pub mod storage;
 pub mod transport;
