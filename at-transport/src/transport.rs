@@ -887,6 +887,18 @@ impl<P: Read + Write + Send> ApduTransport for AtTransport<P> {
         self.lower_segment_size(command, result)
     }
 
+    fn max_apdu_data(&self) -> Option<usize> {
+        AtTransport::max_apdu_data(self)
+    }
+
+    fn set_long_operation(&mut self, on: bool) {
+        self.long_operation.set(on);
+    }
+
+    fn after_profile_switch(&mut self) -> Result<(), TransportError> {
+        self.refresh_sim().map_err(TransportError::from)
+    }
+
     /// Opens a channel to `aid`. While the mode is not known yet, the remembered (or the
     /// profile's first) mode is tried, then the other; an AT-level refusal of a mode's commands
     /// moves on to the other mode, anything the card says about the AID does not. The mode

@@ -82,8 +82,29 @@ pub trait ApduTransport: Send {
         check_sw(&answer)
     }
 
+    /// The largest APDU data field (STORE DATA segment) this link is known to carry, when it
+    /// is smaller than 255: modems that refuse long AT+CSIM commands, for instance. The LPA
+    /// starts its ES10 segmentation at this size.
+    fn max_apdu_data(&self) -> Option<usize> {
+        None
+    }
+
+    /// Tells the transport a long card operation starts (`true`) or ends (`false`): loading a
+    /// Bound Profile Package can take minutes on slow cards, so deadlines must stretch.
+    fn set_long_operation(&mut self, _on: bool) {}
+
+    /// Called after enabling or disabling a profile: transports whose modem does not re-read
+    /// the card by itself (SGP.22 §3.2.1 expects the device to REFRESH) reset the SIM here.
+    /// Every logical channel is gone afterwards.
+    fn after_profile_switch(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Encodes and transmits one command.
-    fn transmit_command(&mut self, command: &apdu::CommandApdu<'_>) -> Result<Vec<u8>, TransportError> {
+    fn transmit_command(
+        &mut self,
+        command: &apdu::CommandApdu<'_>,
+    ) -> Result<Vec<u8>, TransportError> {
         let mut buf = [0u8; apdu::MAX_SHORT_COMMAND];
         let n = command.encode(&mut buf)?;
         self.transmit(buf.get(..n).unwrap_or_default())
@@ -136,5 +157,17 @@ impl<T: ApduTransport + ?Sized> ApduTransport for Box<T> {
 
     fn close_logical_channel(&mut self, channel: LogicalChannel) -> Result<(), TransportError> {
         (**self).close_logical_channel(channel)
+    }
+
+    fn max_apdu_data(&self) -> Option<usize> {
+        (**self).max_apdu_data()
+    }
+
+    fn set_long_operation(&mut self, on: bool) {
+        (**self).set_long_operation(on)
+    }
+
+    fn after_profile_switch(&mut self) -> Result<(), TransportError> {
+        (**self).after_profile_switch()
     }
 }
