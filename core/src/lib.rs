@@ -50,3 +50,5 @@ pub mod der;
 pub mod es9;
 #[cfg(feature = "alloc")]
 pub mod messages;
+#[cfg(feature = "alloc")]
+pub mod procedures;
