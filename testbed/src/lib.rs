@@ -8,3 +8,4 @@ pub mod modem;
 pub mod pki;
 pub mod saip;
 pub mod smdp;
+pub mod vpcd;
