@@ -20,14 +20,12 @@ use lpa_core::apdu::{
     ApduError, ExchangeConfig, ISD_R_AID, LogicalChannel, SelectResponse, StoreDataExchange,
     Transmit, manage_channel_open, parse_manage_channel_open_response, select_by_aid,
 };
-use lpa_core::der::{Decode, Encode, RawTlv, Signed};
+use lpa_core::der::{Decode, Encode};
 use lpa_core::es9::{Es9Function, TransactionId};
 use lpa_core::ids::Iccid;
 use lpa_core::messages::{
-    AuthenticateErrorCode, AuthenticateResponseOk, AuthenticateServerRequest,
-    AuthenticateServerResponse, CancelSessionError, CancelSessionReason, CancelSessionRequest,
-    CancelSessionResponse, DeviceCapabilities, DeviceInfo, EuiccInfo2, EuiccSigned1,
-    GetEuiccInfo2Request, ServerSigned1, Version,
+    AuthenticateErrorCode, CancelSessionError, CancelSessionReason, CancelSessionRequest,
+    CancelSessionResponse, DeviceCapabilities, DeviceInfo, ServerSigned1, Version,
 };
 use lpa_core::procedures::{
     Answer, Awaiting, BadInput, CardCancellation, CardFailure, CardRefusal, DeliveryOutcome,
@@ -37,7 +35,7 @@ use lpa_core::procedures::{
 };
 use lpa_testbed::card::Card;
 use lpa_testbed::euicc::{EuiccConfig, EuiccIdentity, SoftEuicc};
-use lpa_testbed::pki::{CertRole, Curve, DEFAULT_EID, TestPki, TestPkiOptions, verify_chain};
+use lpa_testbed::pki::{Curve, DEFAULT_EID, TestPki, TestPkiOptions};
 use lpa_testbed::smdp::{ProfileStatus, Request, ServedProfile, Smdp, SmdpConfig};
 
 const SMDS: &str = "testsmds1.example.com";
@@ -46,7 +44,6 @@ const SMDS: &str = "testsmds1.example.com";
 
 /// The two peers, in process.
 struct Bed {
-    pki: TestPki,
     smdp: Smdp,
     card: SoftEuicc,
     channel: LogicalChannel,
@@ -82,7 +79,6 @@ impl Bed {
         let answer = card.transmit(&buf[..n]);
         assert_eq!(answer[answer.len() - 2..], [0x90, 0x00], "SELECT ISD-R");
         Bed {
-            pki,
             smdp,
             card,
             channel,
@@ -596,66 +592,13 @@ fn download_from_the_default_smdp() {
     );
 }
 
-/// The card's side of AuthenticateServer for an SM-DS.
-///
-/// `SoftEuicc` accepts only CERT.DPauth in AuthenticateServer (it has no SM-DS support yet), so
-/// for an SM-DS session this answers as SGP.22 §5.7.13 asks an eUICC to: CERT.DSauth checked
-/// against the CI, serverSignature1 verified, euiccSigned1 signed with the same test eUICC's
-/// key and sent with its certificates and its own EUICCInfo2. SM-DP+ sessions still go to the
-/// `SoftEuicc`.
-fn smds_authentication(bed: &mut Bed) -> CardHook {
-    let info2 =
-        EuiccInfo2::from_der(&bed.es10(&GetEuiccInfo2Request {}.to_der()).unwrap()).unwrap();
-    let ds_auth = bed.smdp.ds_auth_certificate().unwrap().to_vec();
-    let pki = bed.pki.clone();
-    Box::new(move |command, request| {
-        if command != Es10Command::AuthenticateServer {
-            return None;
-        }
-        let request = AuthenticateServerRequest::from_der(request).unwrap();
-        if request.server_certificate.as_bytes() != ds_auth {
-            return None;
-        }
-        let server = verify_chain(
-            request.server_certificate.as_bytes(),
-            &[],
-            &[&pki.ci.certificate],
-            SystemTime::now(),
-            CertRole::DsAuth,
-        )
-        .unwrap();
-        server
-            .verify_signature(request.server_signed1.raw(), &request.server_signature1)
-            .unwrap();
-        let signed1 = request.server_signed1.value();
-        let euicc_signed1 = Signed::new(EuiccSigned1 {
-            transaction_id: signed1.transaction_id.clone(),
-            server_address: signed1.server_address.clone(),
-            server_challenge: signed1.server_challenge.clone(),
-            euicc_info2: info2.clone(),
-            ctx_params1: request.ctx_params1.clone(),
-        });
-        let signature = pki.euicc.key.sign(euicc_signed1.raw()).unwrap();
-        Some(Ok(AuthenticateServerResponse::Ok(AuthenticateResponseOk {
-            euicc_signed1,
-            euicc_signature1: signature.to_vec(),
-            euicc_certificate: RawTlv::from_der(pki.euicc.certificate.clone()).unwrap(),
-            eum_certificate: RawTlv::from_der(pki.eum.certificate.clone()).unwrap(),
-        })
-        .to_der()))
-    })
-}
-
 #[test]
 fn smds_discovery_then_download_of_the_event() {
     let mut bed = Bed::new();
     let (iccid, matching_id) = bed.order(7, None, None, true);
     let mut discovery = Discovery::from_root_smds(device_info());
-    let mut tap = Tap {
-        card: Some(smds_authentication(&mut bed)),
-        ..Tap::default()
-    };
-    let run = drive(&mut bed, &mut discovery, &mut tap);
+    // The SoftEuicc authenticates the SM-DS itself (CERT.DSauth).
+    let run = drive(&mut bed, &mut discovery, &mut Tap::default());
     assert_eq!(
         run.trace,
         [
@@ -686,11 +629,12 @@ fn smds_discovery_then_download_of_the_event() {
     // Installed: the SM-DS event is gone.
     assert_eq!(bed.status(&iccid), ProfileStatus::Installed);
     assert!(bed.smdp.events(DEFAULT_EID).is_empty());
-    let mut tap = Tap {
-        card: Some(smds_authentication(&mut bed)),
-        ..Tap::default()
-    };
-    let events = drive(&mut bed, &mut Discovery::new(SMDS, device_info()), &mut tap).ok();
+    let events = drive(
+        &mut bed,
+        &mut Discovery::new(SMDS, device_info()),
+        &mut Tap::default(),
+    )
+    .ok();
     assert!(events.is_empty());
 }
 

@@ -156,8 +156,14 @@ impl Es10Core {
         if transaction_id.is_empty() || transaction_id.len() > 16 {
             return fail(AuthenticateErrorCode::UndefinedError);
         }
-        let cert = match self.verify_smdp_certificate(&request.server_certificate, CertRole::DpAuth)
-        {
+        // CERT.XXauth.ECDSA (SGP.22 §5.7.13): an SM-DP+ (DPauth) or, for event retrieval over
+        // ES11, an SM-DS (DSauth). The first failure is the one reported.
+        let cert = match self
+            .verify_smdp_certificate(&request.server_certificate, CertRole::DpAuth)
+            .or_else(|first| {
+                self.verify_smdp_certificate(&request.server_certificate, CertRole::DsAuth)
+                    .map_err(|_| first)
+            }) {
             Ok(cert) => cert,
             Err(CertFailure::UnknownCi) => return fail(AuthenticateErrorCode::CiPkUnknown),
             Err(CertFailure::UnsupportedCurve) => {
