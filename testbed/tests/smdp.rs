@@ -443,17 +443,8 @@ impl TestCard {
                 device_info: DeviceInfo {
                     tac: vec![0x35, 0x29, 0x06, 0x11],
                     device_capabilities: DeviceCapabilities {
-                        gsm_supported_release: None,
-                        utran_supported_release: None,
-                        cdma2000onex_supported_release: None,
-                        cdma2000hrpd_supported_release: None,
-                        cdma2000ehrpd_supported_release: None,
                         eutran_epc_supported_release: Some(Version::new(15, 0, 0)),
-                        contactless_supported_release: None,
-                        rsp_crl_supported_version: None,
-                        nr_epc_supported_release: None,
-                        nr_5gc_supported_release: None,
-                        eutran_5gc_supported_release: None,
+                        ..DeviceCapabilities::default()
                     },
                     imei: None,
                 },

@@ -231,6 +231,25 @@ der_sequence! {
     }
 }
 
+/// No capability declared: every release absent. Set the ones the device supports.
+impl Default for DeviceCapabilities {
+    fn default() -> Self {
+        DeviceCapabilities {
+            gsm_supported_release: None,
+            utran_supported_release: None,
+            cdma2000onex_supported_release: None,
+            cdma2000hrpd_supported_release: None,
+            cdma2000ehrpd_supported_release: None,
+            eutran_epc_supported_release: None,
+            contactless_supported_release: None,
+            rsp_crl_supported_version: None,
+            nr_epc_supported_release: None,
+            nr_5gc_supported_release: None,
+            eutran_5gc_supported_release: None,
+        }
+    }
+}
+
 der_sequence! {
     /// `DeviceInfo`: TAC, capabilities and optionally IMEI (SGP.22 §4.2, in ctxParams1).
     pub struct DeviceInfo: 0x30 {

@@ -1010,17 +1010,9 @@ fn authenticate_server_request_from_recorded_pieces() {
         device_info: DeviceInfo {
             tac: hex("35290611"),
             device_capabilities: DeviceCapabilities {
-                gsm_supported_release: None,
-                utran_supported_release: None,
-                cdma2000onex_supported_release: None,
-                cdma2000hrpd_supported_release: None,
-                cdma2000ehrpd_supported_release: None,
                 eutran_epc_supported_release: Some(Version::new(15, 0, 0)),
-                contactless_supported_release: None,
-                rsp_crl_supported_version: None,
-                nr_epc_supported_release: None,
                 nr_5gc_supported_release: Some(Version::new(15, 0, 0)),
-                eutran_5gc_supported_release: None,
+                ..DeviceCapabilities::default()
             },
             imei: None,
         },
