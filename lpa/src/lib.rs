@@ -5,10 +5,22 @@
 //! Swift implementation, the testbed's software eUICC) and an [`http::HttpClient`] to the
 //! SM-DP+/SM-DS (the bundled ureq + rustls client that verifies TLS against the GSMA CI roots,
 //! or the embedder's own HTTP stack, e.g. a modem's HTTP AT commands).
+//!
+//! [`Lpa`] is the facade: download, discovery, profile management, notifications and the
+//! recovery of a session a crash left open, in one object.
 #![warn(missing_docs)]
 
 pub mod es10;
 pub mod http;
 pub mod https;
+mod lpa;
 pub mod storage;
 pub mod transport;
+
+pub use lpa::{
+    DownloadReport, DownloadRequest, DownloadUi, ErrorKind, Lpa, LpaConfig, LpaError, Progress,
+    RetryPolicy, Sleeper, ThreadSleeper,
+};
+pub use lpa_core::procedures::{
+    Answer, DeliveryReport, Installation, NotificationFilter, SessionEnd,
+};

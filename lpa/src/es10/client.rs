@@ -329,6 +329,14 @@ impl<T: ApduTransport> Es10Client<T> {
         self.segment_size.clone()
     }
 
+    /// Uses `handle` as the segment size from now on (its current value included), for a
+    /// transport that was given the handle before the client existed: once the transport sits
+    /// behind a `Box<dyn ApduTransport>`, [`segment_size_handle`](Self::segment_size_handle)
+    /// can no longer reach it.
+    pub fn use_segment_size_handle(&mut self, handle: SegmentSize) {
+        self.segment_size = handle;
+    }
+
     /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport
