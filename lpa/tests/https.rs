@@ -577,8 +577,10 @@ fn a_proxy_that_refuses_or_is_down_is_a_connect_error() {
         "{result:?}"
     );
 
+    // 127.0.0.2, which no test binds: a freed 127.0.0.1 port can be reused at once by a
+    // parallel test's listener.
     let closed = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind("127.0.0.2:0").unwrap();
         listener.local_addr().unwrap()
     };
     let client = HttpsConfig::new()
@@ -592,8 +594,10 @@ fn a_proxy_that_refuses_or_is_down_is_a_connect_error() {
 
 #[test]
 fn a_refused_connection_is_a_connect_error() {
+    // 127.0.0.2, which no test binds: a freed 127.0.0.1 port can be reused at once by a
+    // parallel test's listener.
     let closed = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind("127.0.0.2:0").unwrap();
         listener.local_addr().unwrap()
     };
     let client = HttpsConfig::new()

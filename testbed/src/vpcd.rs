@@ -870,8 +870,10 @@ mod tests {
 
     #[test]
     fn keeps_trying_while_vpcd_is_not_listening() {
-        // Reserve a port, then free it: nobody listens there.
-        let addr = TcpListener::bind("127.0.0.1:0")
+        // Reserve a port, then free it: nobody listens there. On 127.0.0.2, which no other test
+        // binds: a freed 127.0.0.1 port can be handed at once to another test's listener,
+        // which would then get this card's connection (a race seen under parallel tests).
+        let addr = TcpListener::bind("127.0.0.2:0")
             .unwrap()
             .local_addr()
             .unwrap();

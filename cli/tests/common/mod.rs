@@ -62,9 +62,10 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
-/// A port on 127.0.0.1 nothing listens on.
+/// A port nothing listens on. On 127.0.0.2, which no test binds: a freed 127.0.0.1 port can
+/// be handed at once to another test's listener running in parallel.
 pub fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.2:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
     addr
