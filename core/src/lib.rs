@@ -1,8 +1,9 @@
 //! `lpa-core`: the sans-IO heart of an SGP.22 (v2.5) Local Profile Assistant.
 //!
 //! This crate does no I/O, owns no threads and reads no clock. It turns SGP.22 messages into
-//! bytes and bytes into messages, and (later) drives the download, discovery and notification
-//! procedures as state machines that the caller feeds with card and server responses.
+//! bytes and bytes into messages, and drives the download, discovery, notification and
+//! recovery procedures as state machines ([`procedures`]) that the caller feeds with card and
+//! server responses.
 //!
 //! ```text
 //!            +--------------------- lpa-core (this crate) ----------------------+
@@ -14,9 +15,11 @@
 //! ```
 //!
 //! Layers and their allocation needs:
-//! - [`tlv`] and [`apdu`] work on caller-owned buffers and never allocate; they are available
-//!   without the `alloc` feature, for microcontroller firmware.
-//! - [`der`], [`messages`] and [`es9`] build owned values and need `alloc` (on by default).
+//! - [`tlv`], [`apdu`], [`bpp`], [`activation`] and [`ids`] work on caller-owned buffers and
+//!   never allocate (proven by `tests/no_alloc.rs`, a counting global allocator); they are
+//!   available without the `alloc` feature, for microcontroller firmware.
+//! - [`der`], [`messages`], [`es9`] and [`procedures`] build owned values and need `alloc`
+//!   (on by default).
 //! - `std` only adds `std::error::Error` impls.
 //!
 //! Every decoder of card or server data skips unknown elements: the SGP.22 ASN.1 module is

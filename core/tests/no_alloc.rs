@@ -314,8 +314,43 @@ fn store_data_exchange() -> Outcome {
     )
 }
 
+/// The recorded session's Bound Profile Package, split into its STORE DATA sequences
+/// (SGP.22 §2.5.5) and each sequence into 120-byte STORE DATA blocks: all views, no copies.
+fn bpp_splitting() -> Result<(), &'static str> {
+    let bpp: &[u8] = include_bytes!("data/rsp-session/bound-profile-package.der");
+    let commands = lpa_core::bpp::BppCommands::new(bpp).map_err(|_| "BPP refused")?;
+    let (mut sequences, mut blocks, mut bytes) = (0usize, 0usize, 0usize);
+    let channel = LogicalChannel::new(1).map_err(|_| "channel 1 refused")?;
+    for command in commands {
+        sequences += 1;
+        bytes += command.bytes.len();
+        let split =
+            StoreDataBlocks::new(channel, command.bytes, 120).map_err(|_| "segmentation failed")?;
+        blocks += split.count();
+    }
+    ensure(sequences == 6, "expected 6 STORE DATA sequences")?;
+    ensure(
+        bytes == bpp.len(),
+        "the sequences do not cover the BPP exactly",
+    )?;
+    ensure(
+        blocks >= sequences,
+        "every sequence needs at least one block",
+    )
+}
+
+/// Activation codes and the confirmation-code hash work on borrowed text and stack buffers.
+fn activation_code_and_hash_cc() -> Result<(), &'static str> {
+    let code = lpa_core::activation::ActivationCode::parse("LPA:1$smdp.example.com$MATCHING-ID$$1")
+        .map_err(|_| "activation code refused")?;
+    ensure(code.smdp_address() == "smdp.example.com", "wrong address")?;
+    ensure(code.confirmation_code_required(), "CC flag lost")?;
+    let hash = lpa_core::activation::hash_cc(b"1234", &[0x01, 0x02, 0x03]);
+    ensure(hash != [0u8; 32], "hash not computed")
+}
+
 fn main() -> ExitCode {
-    let checks: [Check; 4] = [
+    let checks: [Check; 6] = [
         ("TLV parsing of a ProfileInfoListResponse", tlv_parsing),
         ("TLV writing with TlvWriter", tlv_writing),
         (
@@ -323,6 +358,14 @@ fn main() -> ExitCode {
             store_data_segmentation,
         ),
         ("StoreDataExchange with a 61xx chain", store_data_exchange),
+        (
+            "BPP split into STORE DATA sequences and blocks",
+            bpp_splitting,
+        ),
+        (
+            "activation code parsing and hashCc",
+            activation_code_and_hash_cc,
+        ),
     ];
     let (mut passed, mut failed) = (0usize, 0usize);
     for (name, check) in checks {
