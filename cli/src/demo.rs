@@ -29,6 +29,7 @@ use lpa_core::messages::{ProfileState, StoreMetadataRequest};
 use lpa_testbed::card::SharedCard;
 use lpa_testbed::modem::{Modem, ModemConfig};
 use lpa_testbed::smdp::{ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer};
+use lpa_testbed::support::{Es2Error, Es2Order, es2_call, order_profile};
 use serde_json::{Value, json};
 
 use crate::args::Cli;
@@ -260,8 +261,8 @@ fn chain(
         .response_timeout(HTTP_RESPONSE)
         .build()
         .map_err(|e| internal("HTTPS client")(&e))?;
-    match es2(&untrusting, "downloadOrder", json!({})) {
-        Err(Es2Failure::Http(HttpError::Tls(why))) => reporter.step(
+    match es2_call(&operator(&untrusting), "downloadOrder", &json!({})) {
+        Err(Es2Error::Transport(HttpError::Tls(why))) => reporter.step(
             "tls_check",
             "TLS check: a client that does not trust the fresh CI is refused by certificate \
              verification, as it must be"
@@ -281,31 +282,12 @@ fn chain(
 
     // 3. The operator orders the profile for this EID through ES2+, over the same HTTPS.
     let eid = lpa_testbed::pki::DEFAULT_EID;
-    let header = json!({
-        "functionRequesterIdentifier": "demo-operator",
-        "functionCallIdentifier": "demo-1",
-    });
-    es2(
-        https.as_ref(),
-        "downloadOrder",
-        json!({ "header": header, "eid": eid, "iccid": iccid.to_string() }),
-    )
-    .map_err(Es2Failure::into_cli)?;
-    let confirmed = es2(
-        https.as_ref(),
-        "confirmOrder",
-        json!({ "header": header, "iccid": iccid.to_string(), "eid": eid, "releaseFlag": true }),
-    )
-    .map_err(Es2Failure::into_cli)?;
-    let matching_id = confirmed
-        .get("matchingId")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let order = Es2Order::new(eid, iccid).with_requester("demo-operator");
+    let matching_id = order_profile(&operator(https.as_ref()), &order).map_err(es2_failure)?;
     if matching_id.is_empty() {
         return Err(CliError::new(
             ErrorKind::Protocol,
-            format!("ES2+ confirmOrder gave no matching ID: {confirmed}"),
+            "ES2+ confirmOrder gave an empty matching ID".to_owned(),
         ));
     }
     let activation_code = format!("LPA:1${HOST}${matching_id}");
@@ -529,57 +511,33 @@ fn drive_lpa(
     ))
 }
 
-/// Why an ES2+ call failed.
-#[derive(Debug)]
-enum Es2Failure {
-    Http(HttpError),
-    Refused(String),
-}
-
-impl Es2Failure {
-    fn into_cli(self) -> CliError {
-        match self {
-            Es2Failure::Http(e) => CliError::new(
-                ErrorKind::ServerUnreachable,
-                format!("ES2+ over HTTPS: {e}"),
-            ),
-            Es2Failure::Refused(e) => {
-                CliError::new(ErrorKind::ServerRefused, format!("ES2+ refused: {e}"))
-            }
-        }
+/// The operator's ES2+ endpoint: JSON over `https` to the test SM-DP+, for the shared
+/// [`order_profile`].
+fn operator(https: &HttpsClient) -> impl Fn(&str, &[u8]) -> Result<(u16, Vec<u8>), HttpError> + '_ {
+    move |path, body| {
+        let request = HttpRequest {
+            url: format!("https://{HOST}{path}"),
+            headers: vec![
+                ("Content-Type".into(), lpa_core::es9::CONTENT_TYPE.into()),
+                (
+                    "X-Admin-Protocol".into(),
+                    lpa_core::es9::X_ADMIN_PROTOCOL.into(),
+                ),
+                ("User-Agent".into(), "lpa-demo-operator".into()),
+            ],
+            body: body.to_vec(),
+        };
+        https.post(&request).map(|r| (r.status, r.body))
     }
 }
 
-/// One ES2+ call as an operator makes it: JSON over HTTPS, `Executed-Success` expected.
-fn es2(https: &HttpsClient, function: &str, body: Value) -> Result<Value, Es2Failure> {
-    let request = HttpRequest {
-        url: format!("https://{HOST}/gsma/rsp2/es2plus/{function}"),
-        headers: vec![
-            ("Content-Type".into(), lpa_core::es9::CONTENT_TYPE.into()),
-            (
-                "X-Admin-Protocol".into(),
-                lpa_core::es9::X_ADMIN_PROTOCOL.into(),
-            ),
-            ("User-Agent".into(), "lpa-demo-operator".into()),
-        ],
-        body: body.to_string().into_bytes(),
-    };
-    let response = https.post(&request).map_err(Es2Failure::Http)?;
-    let json: Value = serde_json::from_slice(&response.body).map_err(|e| {
-        Es2Failure::Refused(format!(
-            "{function}: HTTP {} without JSON: {e}",
-            response.status
-        ))
-    })?;
-    let status = json
-        .pointer("/header/functionExecutionStatus/status")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if response.status != 200 || status != "Executed-Success" {
-        return Err(Es2Failure::Refused(format!(
-            "{function}: HTTP {}, {json}",
-            response.status
-        )));
+/// An ES2+ failure as the CLI reports it.
+fn es2_failure(e: Es2Error<HttpError>) -> CliError {
+    match e {
+        Es2Error::Transport(e) => CliError::new(
+            ErrorKind::ServerUnreachable,
+            format!("ES2+ over HTTPS: {e}"),
+        ),
+        refused => CliError::new(ErrorKind::ServerRefused, refused.to_string()),
     }
-    Ok(json)
 }

@@ -2,8 +2,8 @@
 //! reader ("Virtual PCD 00 00") through `lpa_testbed::vpcd`, and the transport reaches it the
 //! way it reaches a USB reader: libpcsclite, pcscd, the reader driver.
 //!
-//! These tests need pcscd with vpcd (`scripts/pcsc-setup`; the tests run it when PC/SC is not
-//! ready) and FAIL, not skip, without it. The virtual reader is one per machine, so the tests
+//! These tests need pcscd with vpcd (`scripts/pcsc-setup`, which `scripts/check` runs first;
+//! the tests only check it is there) and FAIL, not skip, without it. The virtual reader is one per machine, so the tests
 //! take turns on a process-wide lock.
 #![allow(
     clippy::unwrap_used,
@@ -12,10 +12,8 @@
     clippy::panic
 )]
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -59,75 +57,10 @@ fn reader_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Whether pcscd answers and lists vpcd's reader.
-fn vpcd_reader_listed() -> Result<(), String> {
-    let readers = list_readers(STEP).map_err(|e| e.to_string())?;
-    if readers.iter().any(|r| r.name == READER) {
-        Ok(())
-    } else {
-        Err(format!(
-            "pcscd lists no {READER:?} reader (readers: {:?})",
-            readers.iter().map(|r| &r.name).collect::<Vec<_>>()
-        ))
-    }
-}
-
-/// Makes sure pcscd runs with vpcd, running `scripts/pcsc-setup` once if it does not; panics
-/// with what is missing otherwise. PC/SC being unavailable is a failure, never a skip.
+/// Fails the test unless pcscd runs with vpcd. Only a check: `scripts/pcsc-setup` (which
+/// `scripts/check` runs first) sets PC/SC up. Unavailable PC/SC is a failure, never a skip.
 fn require_pcsc() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        if vpcd_reader_listed().is_ok() {
-            return Ok(());
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pcsc-setup");
-        let output = run_with_deadline(&script, Duration::from_secs(20 * 60))?;
-        vpcd_reader_listed().map_err(|e| format!("{e}\nscripts/pcsc-setup said:\n{output}"))
-    });
-    if let Err(e) = ready {
-        panic!(
-            "PC/SC with vpcd is not available, so lpa-pcsc cannot be tested: {e}\n\
-             Run scripts/pcsc-setup (installs pcscd, libpcsclite-dev, vsmartcard-vpcd and starts \
-             pcscd) and try again."
-        );
-    }
-}
-
-/// Runs `script`, killing it if it is still running after `deadline`; returns its output.
-fn run_with_deadline(script: &Path, deadline: Duration) -> Result<String, String> {
-    let mut child = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let end = Instant::now() + deadline;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{} did not finish within {deadline:?}",
-                script.display()
-            ));
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if status.success() {
-        Ok(text)
-    } else {
-        Err(format!("scripts/pcsc-setup failed ({status}):\n{text}"))
-    }
+    lpa_testbed::support::require_pcsc_vpcd();
 }
 
 // ------------------------------------------------------------------------------- the bed

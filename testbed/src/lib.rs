@@ -8,4 +8,5 @@ pub mod modem;
 pub mod pki;
 pub mod saip;
 pub mod smdp;
+pub mod support;
 pub mod vpcd;

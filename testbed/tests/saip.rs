@@ -2,6 +2,9 @@
 //! was asked for, a generated ProfileHeader and AKA PE match hex derived by hand from
 //! PEDefinitions, the GSMA TS.48 test profiles (read by path from the shared test data, never
 //! copied here) parse, and truncated or bit-flipped packages fail with an error, never a panic.
+//!
+//! Without `../shared/testdata/profiles` the TS.48 tests fail; `LPA_SKIP_TS48=1` skips them on
+//! purpose (`lpa_testbed::support::ts48_dir`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,7 +12,7 @@
     clippy::panic
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lpa_core::ids::Iccid;
 use lpa_core::tlv::{Tag, Tlv, TlvReader};
@@ -18,6 +21,7 @@ use lpa_testbed::saip::{
     ProfilePackage, ProfileSpec, SaipError, Service, SpecError, demo_profile_spec,
     generate_demo_profile, parse_upp, profile_elements,
 };
+use lpa_testbed::support;
 
 fn h(s: &str) -> Vec<u8> {
     let clean: String = s.split_whitespace().collect();
@@ -26,24 +30,6 @@ fn h(s: &str) -> Vec<u8> {
 
 fn key(s: &str) -> [u8; 16] {
     h(s).try_into().unwrap()
-}
-
-/// The GSMA TS.48 v7.0 test profiles: "for internal use", so read where they lie.
-const TS48_DIR: &str = "/work/shared/testdata/profiles";
-const TS48_FILES: [&str; 2] = [
-    "TS48_V7.0_eSIM_GTP_SAIP2.3_BERTLV_SUCI.der",
-    "TS48_V7.0_eSIM_GTP_SAIP2.3_NoBERTLV.der",
-];
-
-fn ts48(name: &str) -> Option<Vec<u8>> {
-    let path = Path::new(TS48_DIR).join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            println!("skipping {}: {e}", path.display());
-            None
-        }
-    }
 }
 
 fn small_spec() -> ProfileSpec {
@@ -358,8 +344,10 @@ fn spec_errors_are_typed() {
 
 #[test]
 fn ts48_profiles_parse() {
-    for name in TS48_FILES {
-        let Some(der) = ts48(name) else { continue };
+    let Some(profiles) = support::ts48_profiles() else {
+        return;
+    };
+    for (name, der) in profiles {
         let p = parse_upp(&der).unwrap_or_else(|e| panic!("{name}: {e}"));
         println!(
             "{name}: {} bytes, SAIP {}.{}, profileType {:?}, ICCID {}, IMSI {}",
@@ -390,7 +378,7 @@ fn ts48_profiles_parse() {
                     .map_or(String::new(), |t| format!("template {t}")),
             );
         }
-        assert_eq!(p.iccid().to_string(), "89000123456789012341");
+        assert_eq!(p.iccid().to_string(), support::TS48_ICCID);
         assert_eq!(p.ef_iccid, Some(p.iccid()));
         assert_eq!(p.imsi.as_ref().unwrap().as_str(), "001010123456789");
         assert_eq!((p.header.major_version, p.header.minor_version), (2, 3));
@@ -502,12 +490,10 @@ fn structural_errors_are_typed() {
         })
     ));
     // The recorded session's "upp.der" is a placeholder, not a SAIP package.
-    let placeholder = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/rsp-session/upp.der"),
-    );
-    if let Ok(placeholder) = placeholder {
-        assert!(parse_upp(&placeholder).is_err());
-    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/rsp-session/upp.der");
+    let placeholder = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{} is part of the repository: {e}", path.display()));
+    assert!(parse_upp(&placeholder).is_err());
 }
 
 /// Prefixes of a package (every `cut_step`-th, and every PE boundary) are refused; single-bit
@@ -552,9 +538,10 @@ fn garbage_never_panics_generated() {
 
 #[test]
 fn garbage_never_panics_ts48() {
-    let Some(der) = ts48(TS48_FILES[1]) else {
+    let Some(mut profiles) = support::ts48_profiles() else {
         return;
     };
+    let (_, der) = profiles.swap_remove(1);
     // A sample keeps this quick in debug builds; the generated package gets every cut and bit.
     let (refused, tried) = never_panics(&der, 19, 23);
     println!("TS.48: {refused} of {tried} bit flips refused");
@@ -668,14 +655,13 @@ fn inventory_loads_a_folder() {
 
 #[test]
 fn inventory_loads_ts48_folder() {
-    if !Path::new(TS48_DIR).is_dir() {
-        println!("skipping: {TS48_DIR} is missing");
+    let Some(dir) = support::ts48_dir() else {
         return;
-    }
+    };
     // Both TS.48 variants carry the same ICCID, so the folder as a whole is refused.
-    match ProfileInventory::load_dir(TS48_DIR) {
+    match ProfileInventory::load_dir(&dir) {
         Err(InventoryError::DuplicateIccid { iccid, .. }) => {
-            assert_eq!(iccid.to_string(), "89000123456789012341");
+            assert_eq!(iccid.to_string(), support::TS48_ICCID);
         }
         other => panic!("{other:?}"),
     }

@@ -1,9 +1,8 @@
 //! A process killed in the middle of a download leaves a session the next start ends.
 //!
-//! The test runs its own test binary again as a child process (`crash_child`, selected with
-//! `--exact` and an environment variable). The child runs an `Lpa` with an `AtTransport` on
-//! the parent's emulated modem (the SoftEuicc and the SM-DP+ live in the parent) and a
-//! `FileStore`, and blocks for good right after PrepareDownload: its HTTP client prints
+//! The test runs the package's `crash_child` binary (`src/bin/crash_child.rs`) as a child
+//! process. The child runs an `Lpa` with an `AtTransport` on the parent's emulated modem (the
+//! SoftEuicc and the SM-DP+ live in the parent) and a `FileStore`, and blocks for good right after PrepareDownload: its HTTP client prints
 //! `READY` when getBoundProfilePackage is due and never sends it. The parent kills the child
 //! (SIGKILL: nothing of it runs any more), starts a new `Lpa` on the same `FileStore` and calls
 //! `recover()`: the card gets ES10b CancelSession, the SM-DP+ ES9+ cancelSession, the record is
@@ -17,85 +16,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Bed, User, activation_code, ccho_modem, https_client, lpa_on_modem};
-use lpa::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
+use common::{Bed, User, activation_code, ccho_modem, lpa_on_modem};
 use lpa::storage::{FileStore, SessionStore};
 use lpa_at::AccessMode;
 use lpa_core::messages::CancelSessionReason;
 use lpa_core::procedures::{CardCancellation, ServerCancellation, SessionRecord, SessionStage};
+use lpa_e2e::crash::{CI, MATCHING_ID, MODEM, READY, SMDP, STORE};
 use lpa_testbed::modem::Modem;
 use lpa_testbed::smdp::ProfileStatus;
-
-/// Set in the child's environment: the child test runs only then.
-const CHILD: &str = "LPA_E2E_CRASH_CHILD";
-const MODEM: &str = "LPA_E2E_CRASH_MODEM";
-const SMDP: &str = "LPA_E2E_CRASH_SMDP";
-const CI: &str = "LPA_E2E_CRASH_CI";
-const STORE: &str = "LPA_E2E_CRASH_STORE";
-const CODE: &str = "LPA_E2E_CRASH_MATCHING_ID";
-/// What the child prints once it is stuck after PrepareDownload.
-const READY: &str = "LPA-E2E-CRASH-CHILD-READY";
-/// How long the child waits to be killed before it gives up (every wait has a deadline).
-const CHILD_LIFETIME: Duration = Duration::from_secs(120);
-
-/// The child's HTTP client: the real one, except that getBoundProfilePackage is never sent.
-struct StuckBeforePackage(lpa::https::HttpsClient);
-
-impl HttpClient for StuckBeforePackage {
-    fn post(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
-        if request.url.ends_with("/getBoundProfilePackage") {
-            println!("{READY}");
-            std::io::stdout().flush().unwrap();
-            let end = Instant::now() + CHILD_LIFETIME;
-            while Instant::now() < end {
-                thread::sleep(Duration::from_millis(100));
-            }
-            return Err(HttpError::Timeout(CHILD_LIFETIME));
-        }
-        self.0.post(request)
-    }
-
-    fn restrict_to_ci_pkids(&self, ci_pkids: &[Vec<u8>]) {
-        self.0.restrict_to_ci_pkids(ci_pkids);
-    }
-}
-
-/// The child: a download over AT that gets stuck after PrepareDownload. Runs only as the
-/// child of `a_process_killed_mid_download_leaves_a_session_the_next_start_ends`.
-#[test]
-#[ignore = "runs only as the child process of the crash test"]
-fn crash_child() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    let var = |name: &str| std::env::var(name).unwrap();
-    let ci = hex_decode(&var(CI));
-    let http = StuckBeforePackage(https_client(var(SMDP).parse().unwrap(), &ci));
-    let mut lpa = lpa_on_modem(
-        &PathBuf::from(var(MODEM)),
-        AccessMode::LogicalChannels,
-        Arc::new(http),
-        Box::new(FileStore::new(var(STORE))),
-    );
-    let result = lpa.download(activation_code(&var(CODE)), &mut User::accepting(None));
-    // Only reached when nobody killed the child in time.
-    panic!("the child was not killed: {result:?}");
-}
-
-fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 #[test]
 fn a_process_killed_mid_download_leaves_a_session_the_next_start_ends() {
@@ -108,20 +43,12 @@ fn a_process_killed_mid_download_leaves_a_session_the_next_start_ends() {
     std::fs::create_dir_all(&dir).unwrap();
     let store_path = dir.join("session.json");
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_child"))
         .env(MODEM, modem.path())
         .env(SMDP, bed.server.addr().to_string())
         .env(CI, lpa::es10::redact::hex(&common::pki().ci.certificate))
         .env(STORE, &store_path)
-        .env(CODE, &matching_id)
+        .env(MATCHING_ID, &matching_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,7 +11,8 @@ use std::time::Duration;
 use assert_cmd::Command;
 use lpa_core::ids::Iccid;
 use lpa_testbed::pki::{Curve, DEFAULT_EID, DEFAULT_SMDP_HOST, TestPki};
-use lpa_testbed::smdp::{Request, ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer};
+use lpa_testbed::smdp::{ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer};
+use lpa_testbed::support::{Es2Order, order_profile};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -137,21 +138,6 @@ impl Bed {
         self.server.smdp()
     }
 
-    fn es2(&self, function: &str, body: Value) -> Value {
-        let response = self.smdp().handle(&Request::post(
-            &format!("/gsma/rsp2/es2plus/{function}"),
-            &lpa_core::es9::REQUEST_HEADERS,
-            body.to_string().as_bytes(),
-        ));
-        assert_eq!(response.status, 200);
-        let json: Value = serde_json::from_slice(&response.body).unwrap();
-        assert_eq!(
-            json["header"]["functionExecutionStatus"]["status"], "Executed-Success",
-            "{json}"
-        );
-        json
-    }
-
     /// ES2+ downloadOrder + confirmOrder (released) for this card's EID: the ICCID and the
     /// matching ID.
     pub fn order_profile(
@@ -163,28 +149,11 @@ impl Bed {
     ) -> (Iccid, String) {
         let iccid = profile.iccid;
         self.smdp().add_profile(profile).unwrap();
-        let header = serde_json::json!({
-            "functionRequesterIdentifier": "operator-1",
-            "functionCallIdentifier": format!("call-{iccid}")
-        });
-        self.es2(
-            "downloadOrder",
-            serde_json::json!({"header": header, "eid": DEFAULT_EID, "iccid": iccid.to_string()}),
-        );
-        let mut confirm = serde_json::json!({
-            "header": header, "iccid": iccid.to_string(), "eid": DEFAULT_EID, "releaseFlag": true
-        });
-        if let Some(mid) = matching_id {
-            confirm["matchingId"] = mid.into();
-        }
-        if let Some(cc) = confirmation_code {
-            confirm["confirmationCode"] = cc.into();
-        }
-        if smds {
-            confirm["smdsAddress"] = SMDS.into();
-        }
-        let answer = self.es2("confirmOrder", confirm);
-        (iccid, answer["matchingId"].as_str().unwrap().to_owned())
+        let order = Es2Order::new(DEFAULT_EID, iccid)
+            .with_matching_id(matching_id)
+            .with_confirmation_code(confirmation_code)
+            .with_smds_address(smds.then_some(SMDS));
+        (iccid, order_profile(self.smdp(), &order).unwrap())
     }
 
     /// Orders demo profile `n`: its ICCID and activation code.

@@ -8,18 +8,15 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use lpa::es10::SegmentSize;
-use lpa::https::{BundledTrust, HttpsClient, HttpsConfig};
+use lpa::https::HttpsClient;
 use lpa::storage::{MemoryStore, SessionStore};
 use lpa::transport::ApduTransport;
 use lpa::{Answer, DownloadRequest, DownloadUi, Lpa, LpaConfig, Progress};
-use lpa_at::{AccessMode, AtOptions, AtTransport};
+use lpa_at::AccessMode;
 use lpa_core::der::{Decode, Encode};
 use lpa_core::es9::TransactionId;
 use lpa_core::ids::Iccid;
@@ -33,12 +30,12 @@ use lpa_testbed::euicc::{EuiccConfig, EuiccIdentity, SoftEuicc};
 use lpa_testbed::modem::{CchoAnswer, CmeError, Modem, ModemConfig, OversizeAnswer};
 use lpa_testbed::pki::{Curve, DEFAULT_EID, DEFAULT_SMDP_HOST, TestPki, TestPkiOptions};
 use lpa_testbed::smdp::{
-    ProfileStatus, Request, ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer,
+    ProfileStatus, ServedProfile, ServerOptions, Smdp, SmdpConfig, SmdpServer,
 };
+use lpa_testbed::support::{Es2Order, order_profile};
 use lpa_testbed::vpcd::{VirtualCard, VpcdConfig};
 
-/// The longest any single wait of the harness may take.
-pub const STEP: Duration = Duration::from_secs(20);
+pub use lpa_e2e::{STEP, https_client, lpa_on_modem};
 
 /// vpcd's first reader.
 pub const READER: &str = "Virtual PCD 00 00";
@@ -136,26 +133,20 @@ impl Bed {
 
     /// ES2+ downloadOrder + confirmOrder (released) of demo profile `n`.
     pub fn order(&self, n: u32, confirmation_code: Option<&str>) -> (Iccid, String) {
-        let profile = ServedProfile::demo(n);
+        self.order_profile(ServedProfile::demo(n), confirmation_code)
+    }
+
+    /// Adds `profile` to the SM-DP+ and orders it (ES2+, released) for the card's EID: its
+    /// ICCID and the matching ID.
+    pub fn order_profile(
+        &self,
+        profile: ServedProfile,
+        confirmation_code: Option<&str>,
+    ) -> (Iccid, String) {
         let iccid = profile.iccid;
         self.smdp().add_profile(profile).unwrap();
-        let header = serde_json::json!({
-            "functionRequesterIdentifier": "operator-1",
-            "functionCallIdentifier": format!("call-{n}")
-        });
-        es2(
-            self.smdp(),
-            "downloadOrder",
-            serde_json::json!({"header": header, "eid": DEFAULT_EID, "iccid": iccid.to_string()}),
-        );
-        let mut confirm = serde_json::json!({
-            "header": header, "iccid": iccid.to_string(), "eid": DEFAULT_EID, "releaseFlag": true
-        });
-        if let Some(cc) = confirmation_code {
-            confirm["confirmationCode"] = cc.into();
-        }
-        let answer = es2(self.smdp(), "confirmOrder", confirm);
-        (iccid, answer["matchingId"].as_str().unwrap().to_owned())
+        let order = Es2Order::new(DEFAULT_EID, iccid).with_confirmation_code(confirmation_code);
+        (iccid, order_profile(self.smdp(), &order).unwrap())
     }
 
     pub fn status(&self, iccid: &Iccid) -> ProfileStatus {
@@ -214,33 +205,6 @@ impl Bed {
         CancelSessionResponse::from_der(&answer).unwrap()
             == CancelSessionResponse::Error(CancelSessionError::InvalidTransactionId)
     }
-}
-
-/// An HTTPS client trusting `ci` only, with the SM-DP+ name resolved to `addr`.
-pub fn https_client(addr: std::net::SocketAddr, ci: &[u8]) -> HttpsClient {
-    HttpsConfig::new()
-        .bundled_cis(BundledTrust::None)
-        .add_root(ci.to_vec())
-        .resolve(DEFAULT_SMDP_HOST, 443, addr)
-        .connect_timeout(Duration::from_secs(10))
-        .response_timeout(STEP)
-        .build()
-        .unwrap()
-}
-
-fn es2(smdp: &Smdp, function: &str, body: serde_json::Value) -> serde_json::Value {
-    let response = smdp.handle(&Request::post(
-        &format!("/gsma/rsp2/es2plus/{function}"),
-        &lpa_core::es9::REQUEST_HEADERS,
-        body.to_string().as_bytes(),
-    ));
-    assert_eq!(response.status, 200);
-    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    assert_eq!(
-        json["header"]["functionExecutionStatus"]["status"], "Executed-Success",
-        "{json}"
-    );
-    json
 }
 
 /// The activation code of an order at the test SM-DP+.
@@ -438,33 +402,6 @@ pub fn lpa_with_store(bed: &Bed, transport: Transport, store: Box<dyn SessionSto
     }
 }
 
-/// An `Lpa` over an AT modem at `path` in `mode`; the transport lowers the LPA's STORE DATA
-/// segment size through the shared handle when the modem refuses long APDUs.
-pub fn lpa_on_modem(
-    path: &Path,
-    mode: AccessMode,
-    http: Arc<dyn lpa::http::HttpClient>,
-    store: Box<dyn SessionStore>,
-) -> Lpa {
-    let mut at = AtTransport::open(
-        &path.to_string_lossy(),
-        AtOptions::new()
-            .with_mode(mode)
-            .with_command_timeout(Duration::from_secs(5))
-            .with_long_timeout(STEP),
-    )
-    .unwrap();
-    let segment = SegmentSize::new(at.max_apdu_data().unwrap_or(255)).unwrap();
-    at.share_segment_size(segment.clone());
-    Lpa::new(
-        Box::new(at),
-        http,
-        store,
-        LpaConfig::new().with_segment_size(segment),
-    )
-    .unwrap()
-}
-
 // ------------------------------------------------------------------------------- PC/SC
 
 /// Serialises the PC/SC tests: there is one virtual reader.
@@ -473,72 +410,8 @@ fn reader_turn() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn vpcd_reader_listed() -> Result<(), String> {
-    let readers = list_readers(STEP).map_err(|e| e.to_string())?;
-    if readers.iter().any(|r| r.name == READER) {
-        Ok(())
-    } else {
-        Err(format!(
-            "pcscd lists no {READER:?} reader (readers: {:?})",
-            readers.iter().map(|r| &r.name).collect::<Vec<_>>()
-        ))
-    }
-}
-
-/// Makes sure pcscd runs with vpcd, running `scripts/pcsc-setup` once if it does not; fails
-/// the test with what is missing otherwise. PC/SC being unavailable is never a skip.
+/// Fails the test unless pcscd runs with vpcd: the check only looks (`scripts/pcsc-setup`,
+/// which `scripts/check` runs first, sets PC/SC up). PC/SC being unavailable is never a skip.
 fn require_pcsc() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        if vpcd_reader_listed().is_ok() {
-            return Ok(());
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pcsc-setup");
-        let output = run_with_deadline(&script, Duration::from_secs(20 * 60))?;
-        vpcd_reader_listed().map_err(|e| format!("{e}\nscripts/pcsc-setup said:\n{output}"))
-    });
-    if let Err(e) = ready {
-        panic!(
-            "PC/SC with vpcd is not available, so the PC/SC end-to-end tests cannot run: {e}\n\
-             Run scripts/pcsc-setup (installs pcscd, libpcsclite-dev, vsmartcard-vpcd and starts \
-             pcscd) and try again."
-        );
-    }
-}
-
-/// Runs `script`, killing it if it still runs after `deadline`; returns its output.
-fn run_with_deadline(script: &Path, deadline: Duration) -> Result<String, String> {
-    let mut child = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let end = Instant::now() + deadline;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{} did not finish within {deadline:?}",
-                script.display()
-            ));
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if status.success() {
-        Ok(text)
-    } else {
-        Err(format!("scripts/pcsc-setup failed ({status}):\n{text}"))
-    }
+    lpa_testbed::support::require_pcsc_vpcd();
 }
