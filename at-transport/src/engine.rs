@@ -74,7 +74,8 @@ impl<P: Read + Write> AtEngine<P> {
 
     /// Sends `command` (without line end) and returns the information lines `expect` selects,
     /// once the modem has sent `OK`. `ERROR`, `+CME ERROR` and `+CMS ERROR` become errors; no
-    /// final result code within `timeout` is [`AtError::Timeout`].
+    /// final result code within `timeout` is [`AtError::Timeout`]. A `timeout` too long for the
+    /// clock (`Duration::MAX` for "no limit") waits until the farthest deadline it can express.
     pub fn command(
         &mut self,
         command: &str,
@@ -83,10 +84,10 @@ impl<P: Read + Write> AtEngine<P> {
     ) -> Result<Vec<String>, AtError> {
         if self.desynced {
             // The wait for silence has its own budget: the command still gets all its time.
-            self.resync(Instant::now() + timeout)?;
+            self.resync(deadline_after(Instant::now(), timeout))?;
         }
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = deadline_after(started, timeout);
         // Whatever arrived between commands was unsolicited; it is not ours to answer.
         for line in self.lines.drain(..) {
             log::debug!("AT: unsolicited {line:?}");
@@ -143,7 +144,7 @@ impl<P: Read + Write> AtEngine<P> {
     /// seconds), then forgets everything received: the end of a late answer to a command whose
     /// deadline fired.
     pub fn resync(&mut self, deadline: Instant) -> Result<(), AtError> {
-        let limit = deadline.min(Instant::now() + MAX_RESYNC);
+        let limit = deadline.min(deadline_after(Instant::now(), MAX_RESYNC));
         let mut last_byte = Instant::now();
         let mut buf = [0u8; 512];
         while Instant::now() < limit && last_byte.elapsed() < QUIET {
@@ -249,6 +250,19 @@ impl<P: Read + Write> AtEngine<P> {
             Err(e) if is_wait(&e) => Ok(()),
             Err(e) => Err(AtError::io(command, &e)),
         }
+    }
+}
+
+/// `start + timeout`, or the farthest instant after `start` the clock can hold when that
+/// overflows: a caller's timeout (`Duration::MAX`, a misread setting) must not panic.
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    let mut wait = timeout;
+    loop {
+        if let Some(deadline) = start.checked_add(wait) {
+            return deadline;
+        }
+        // Halving ends: `start + 0` always exists.
+        wait /= 2;
     }
 }
 
@@ -374,6 +388,28 @@ mod tests {
             e.command("AT+CGMM", Expect::Text("+CGMM:"), T).unwrap(),
             vec!["EC25".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_timeout_of_duration_max_does_not_overflow() {
+        let far = deadline_after(Instant::now(), Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let mut e = AtEngine::new(Script::new(&[
+            "\r\nOK\r\n",
+            "\r\n+CGMM: EC25\r\n\r\nOK\r\n",
+        ]));
+        assert_eq!(e.command("AT", Expect::Nothing, Duration::MAX), Ok(vec![]));
+        // After a missed deadline the next command resynchronises first, from its own timeout.
+        e.desynced = true;
+        e.port.out.extend(b"\r\nOK\r\n");
+        assert_eq!(
+            e.command("AT+CGMM", Expect::Text("+CGMM:"), Duration::MAX)
+                .unwrap(),
+            vec!["EC25".to_owned()]
+        );
+        // And a resync handed a far deadline still stops after its own two seconds at most.
+        e.desynced = true;
+        e.resync(far).unwrap();
     }
 
     #[test]

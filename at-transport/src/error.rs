@@ -235,9 +235,9 @@ impl std::error::Error for AtError {}
 impl From<AtError> for TransportError {
     /// `Io` and unreadable answers become [`TransportError::Io`], deadlines
     /// [`TransportError::Timeout`], refusals [`TransportError::Refused`] (with the modem's
-    /// words), and a modem without card access [`TransportError::ChannelUnavailable`]. The
-    /// segment-size fallback ([`crate::segment`]) treats `Refused` on a STORE DATA block as
-    /// "APDU too large for this modem".
+    /// words), and a modem without card access [`TransportError::ChannelUnavailable`]. A
+    /// `Refused` STORE DATA block never reached the card: the ES10 client sends its command
+    /// again when the transport lowered the segment size ([`crate::segment`]).
     fn from(e: AtError) -> Self {
         match &e {
             AtError::Io { .. } | AtError::Malformed { .. } => TransportError::Io(e.to_string()),

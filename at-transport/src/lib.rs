@@ -14,20 +14,24 @@
 //! # Use
 //!
 //! ```no_run
-//! use lpa::transport::ApduTransport;
-//! use lpa_at::{AtOptions, AtTransport, ModemCache, segment};
-//! use lpa_core::apdu::ISD_R_AID;
+//! use lpa::es10::{Es10Client, Es10Config};
+//! use lpa_at::{AtOptions, AtTransport, ModemCache};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let cache_path = std::path::Path::new("/var/lib/lpa/modems.json");
-//! let cache = ModemCache::load(cache_path)?;
-//! let mut modem = AtTransport::open("/dev/ttyUSB2", AtOptions::new().with_cache(cache.clone()))?;
-//! let (channel, _fci) = modem.open_logical_channel(&ISD_R_AID)?;
-//! let mut sizer = segment::SegmentSizer::new(modem.max_apdu_data());
-//! let eid = segment::store_data_with_fallback(&mut modem, channel, &[0xBF, 0x3E, 0x03, 0x5C, 0x01, 0x5A], &mut sizer)?;
-//! modem.close_logical_channel(channel)?;
-//! let mut cache = cache;
-//! modem.remember_in(&mut cache);
+//! let mut cache = ModemCache::load(cache_path)?;
+//! let modem = AtTransport::open("/dev/ttyUSB2", AtOptions::new().with_cache(cache.clone()))?;
+//! // The ES10 client segments STORE DATA; the transport lowers the client's segment size
+//! // when the modem refuses a block (module `segment`).
+//! let mut config = Es10Config::new();
+//! config.segment_size = modem.max_apdu_data().unwrap_or(255);
+//! let mut client = Es10Client::new(modem, config);
+//! let handle = client.segment_size_handle();
+//! client.transport_mut().share_segment_size(handle);
+//! client.open()?;
+//! let eid = client.get_eid()?;
+//! client.close()?;
+//! client.transport().remember_in(&mut cache);
 //! cache.save(cache_path)?;
 //! # let _ = eid;
 //! # Ok(())
@@ -73,8 +77,10 @@
 //! ([`AtOptions::with_retries`]) only where repeating is harmless: housekeeping, SELECT,
 //! STATUS, GET DATA, TERMINAL CAPABILITY, and the channel opening (MANAGE CHANNEL open,
 //! `AT+CCHO`; at worst a channel the modem claimed to refuse stays open until the card is
-//! reset). A STORE DATA or GET RESPONSE failure goes back to the ES10 layer, which restarts
-//! the whole command (module [`segment`]).
+//! reset). A STORE DATA or GET RESPONSE failure goes back to the ES10 client. When the modem
+//! refused a block for its size, the transport has lowered the client's shared segment size
+//! first, and the client sends the command again from block 0 if the card cannot have
+//! executed it (module [`segment`]).
 //!
 //! # Errors
 //!

@@ -16,11 +16,11 @@ use lpa_core::apdu::{
 use serialport::SerialPort;
 
 use crate::cache::{ModemCache, ModemMemory};
-use crate::engine::AtEngine;
+use crate::engine::{AtEngine, deadline_after};
 use crate::error::AtError;
 use crate::profile::{AccessMode, ModemIdentity, ModemProfile, SimRefresh};
 use crate::response::{Expect, SessionId, encode_hex, parse_apdu_answer};
-use crate::segment::SEGMENT_SIZES;
+use crate::segment::{SEGMENT_SIZES, is_size_status, smaller_segment};
 
 /// How long `read` on a serial port opened by [`AtTransport::open`] blocks at most: the
 /// granularity of every deadline.
@@ -91,8 +91,9 @@ impl AtOptions {
     /// How often a command refused with a plain `ERROR` (or "SIM busy") is repeated when
     /// repeating is harmless: housekeeping commands, SELECT, STATUS, GET DATA, TERMINAL
     /// CAPABILITY, and the channel opening (MANAGE CHANNEL open, `AT+CCHO`). STORE DATA and
-    /// GET RESPONSE are never repeated here: a failed block restarts its whole ES10 command
-    /// (see [`crate::segment`]).
+    /// GET RESPONSE are never repeated here: a failed block fails the ES10 command, which the
+    /// ES10 client sends again only when the card cannot have executed it (see
+    /// [`crate::segment`]).
     pub fn with_retries(mut self, retries: u8) -> Self {
         self.retries = retries;
         self
@@ -300,7 +301,9 @@ impl<P: Read + Write + Send> AtTransport<P> {
         };
         if let Some(memory) = t.options.cache.as_ref().and_then(|c| c.get(&t.identity)) {
             t.remembered_mode = memory.mode;
-            t.remembered_max_apdu_data = memory.max_apdu_data;
+            // The cache is a file the user may edit: a size outside 1..=255 would make the
+            // ES10 client refuse the session.
+            t.remembered_max_apdu_data = memory.max_apdu_data.map(|n| n.clamp(1, 255));
         }
         log::info!(
             "modem {} (profile {}), mode {}",
@@ -343,7 +346,7 @@ impl<P: Read + Write + Send> AtTransport<P> {
     pub fn max_apdu_data(&self) -> Option<usize> {
         if let Some(refused) = self.store_data_refused {
             // Only blocks above the smallest size are recorded, so a smaller one exists.
-            return SEGMENT_SIZES.iter().copied().find(|&s| s < refused);
+            return smaller_segment(refused, refused);
         }
         self.remembered_max_apdu_data.or(self.profile.max_apdu_data)
     }
@@ -354,7 +357,8 @@ impl<P: Read + Write + Send> AtTransport<P> {
     /// `+CMS ERROR`) or answered with `6700`/`6601` alone sets the size to the largest of
     /// 255/128/64 below both `n` and the current size, and fails with
     /// [`TransportError::Refused`]; the client then sends the command again from block 0 in
-    /// smaller blocks. When no smaller size helps (a block of 64 bytes or less), the failure is
+    /// smaller blocks, as long as the card cannot have executed it (module [`crate::segment`]).
+    /// When no smaller size helps (a block of 64 bytes or less), the failure is
     /// returned as it came. The size is not raised again during the session.
     ///
     /// ```no_run
@@ -435,7 +439,8 @@ impl<P: Read + Write + Send> AtTransport<P> {
                 return Err(e);
             }
         }
-        self.wait_for_sim(Instant::now() + timeout)
+        let started = Instant::now();
+        self.wait_for_sim(started, deadline_after(started, timeout))
     }
 
     /// Gives the port back.
@@ -463,8 +468,13 @@ impl<P: Read + Write + Send> AtTransport<P> {
                 Err(e) if e.is_retryable() && attempt < self.options.retries => {}
                 Err(e) => return Err(e),
             }
-            attempt += 1;
-            log::debug!("AT: waking the modem, attempt {}", attempt + 1);
+            // A timeout counts as an attempt too, so `attempt` may pass `retries` once: with
+            // `retries` at 255 a plain `+ 1` would overflow.
+            attempt = attempt.saturating_add(1);
+            log::debug!(
+                "AT: waking the modem, attempt {}",
+                u16::from(attempt).saturating_add(1)
+            );
         }
     }
 
@@ -499,7 +509,7 @@ impl<P: Read + Write + Send> AtTransport<P> {
         }
     }
 
-    fn wait_for_sim(&mut self, deadline: Instant) -> Result<(), AtError> {
+    fn wait_for_sim(&mut self, started: Instant, deadline: Instant) -> Result<(), AtError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let timeout = self.ordinary_timeout().min(left.max(SIM_POLL));
@@ -518,10 +528,10 @@ impl<P: Read + Write + Send> AtTransport<P> {
                     if error.is_sim_missing() || error.is_transient() => {}
                 Err(e) => return Err(e),
             }
-            if Instant::now() + SIM_POLL >= deadline {
+            if deadline.saturating_duration_since(Instant::now()) <= SIM_POLL {
                 return Err(AtError::Timeout {
                     command: "AT+CPIN? (waiting for the SIM after a refresh)".into(),
-                    waited: self.options.refresh_timeout,
+                    waited: started.elapsed(),
                     received: Vec::new(),
                 });
             }
@@ -658,7 +668,7 @@ impl<P: Read + Write + Send> AtTransport<P> {
         };
         let lc = usize::from(*lc);
         let refused = match result {
-            Ok(answer) => matches!(answer.as_slice(), [0x67, 0x00] | [0x66, 0x01]),
+            Ok(answer) => is_size_status(answer),
             Err(e) => e.is_refusal(),
         };
         // A refused block no larger than the smallest segment size says nothing about size
@@ -808,13 +818,13 @@ impl<P: Read + Write + Send> AtTransport<P> {
         let lc = usize::from(*lc);
         let words = match &result {
             Err(e) if e.is_refusal() => e.to_string(),
-            Ok(answer) if matches!(answer.as_slice(), [0x67, 0x00] | [0x66, 0x01]) => {
+            Ok(answer) if is_size_status(answer) => {
                 format!("status {}", encode_hex(answer))
             }
             _ => return result.map_err(Into::into),
         };
         let current = handle.get();
-        let Some(smaller) = SEGMENT_SIZES.iter().copied().find(|&s| s < current.min(lc)) else {
+        let Some(smaller) = smaller_segment(current, lc) else {
             return result.map_err(Into::into);
         };
         if handle.set(smaller).is_err() {
@@ -1089,6 +1099,94 @@ mod tests {
         let lines = t.into_inner().lines;
         assert!(lines.contains(&"AT+CGLA=2,16,\"82E2910003BF3E00\"".to_owned()));
         assert!(lines.contains(&"AT+CSIM=10,\"80CA9F7F00\"".to_owned()));
+    }
+
+    /// A transport over a modem answering each line with `answer`.
+    fn over<F: FnMut(&str) -> String + Send>(
+        answer: F,
+        options: AtOptions,
+    ) -> Result<AtTransport<Scripted<F>>, AtError> {
+        let port = Scripted {
+            answer,
+            line: Vec::new(),
+            lines: Vec::new(),
+            out: VecDeque::new(),
+        };
+        AtTransport::new(port, options)
+    }
+
+    #[test]
+    fn timeouts_of_duration_max_do_not_overflow() {
+        let answer = |line: &str| -> String {
+            match line {
+                "AT+CPIN?" => "\r\n+CPIN: READY\r\n\r\nOK\r\n".to_owned(),
+                l if l.starts_with("AT+CSIM=") => "\r\n+CSIM: 4,\"9000\"\r\n\r\nOK\r\n".to_owned(),
+                _ => "\r\nOK\r\n".to_owned(),
+            }
+        };
+        let options = AtOptions::new()
+            .with_command_timeout(Duration::MAX)
+            .with_long_timeout(Duration::MAX)
+            .with_refresh_timeout(Duration::MAX)
+            .with_mode(AccessMode::Csim);
+        let mut t = over(answer, options).unwrap();
+        assert_eq!(
+            t.command("AT", Expect::Nothing).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            t.transmit(&[0x80, 0xF2, 0x00, 0x00, 0x00]).unwrap(),
+            [0x90, 0x00]
+        );
+        // A profile load's STORE DATA gets the long deadline.
+        let bpp = [0x81, 0xE2, 0x11, 0x00, 0x03, 0xBF, 0x36, 0x00];
+        assert_eq!(t.transmit(&bpp).unwrap(), [0x90, 0x00]);
+        t.refresh_sim_with(SimRefresh::CfunCycle).unwrap();
+    }
+
+    #[test]
+    fn a_cached_segment_size_is_kept_in_range() {
+        let answer = |line: &str| -> String {
+            match line {
+                "AT+CGMI" => "\r\nACME\r\n\r\nOK\r\n".to_owned(),
+                "AT+CGMM" => "\r\nM1\r\n\r\nOK\r\n".to_owned(),
+                _ => "\r\nOK\r\n".to_owned(),
+            }
+        };
+        let identity = ModemIdentity::new("ACME", "M1");
+        for (cached, used) in [(0, 1), (64, 64), (usize::MAX, 255)] {
+            let mut cache = ModemCache::new();
+            cache.insert(
+                &identity,
+                ModemMemory {
+                    mode: None,
+                    max_apdu_data: Some(cached),
+                },
+            );
+            let t = over(answer, AtOptions::new().with_cache(cache)).unwrap();
+            assert_eq!(t.max_apdu_data(), Some(used), "{cached}");
+        }
+    }
+
+    #[test]
+    fn waking_with_the_most_retries_does_not_overflow() {
+        // 255 plain ERRORs (each retried), then a missed deadline, then OK: the attempt
+        // counter passes `retries`.
+        let mut n = 0u32;
+        let answer = move |line: &str| -> String {
+            n += 1;
+            match (line, n) {
+                ("AT", ..=255) => "\r\nERROR\r\n".to_owned(),
+                ("AT", 256) => String::new(),
+                _ => "\r\nOK\r\n".to_owned(),
+            }
+        };
+        let options = AtOptions::new()
+            .with_command_timeout(Duration::from_millis(100))
+            .with_retries(u8::MAX);
+        let t = over(answer, options).unwrap();
+        let lines = t.into_inner().lines;
+        assert_eq!(lines.iter().filter(|l| *l == "AT").count(), 257);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `AtTransport` against the testbed's emulated modem on a real pty, with each of its quirk
 //! switches on, and a SoftEuicc as the card: ES10 calls (GetEID, GetProfilesInfo,
-//! GetEUICCInfo2) in both access modes, mode detection and fallback, the segment-size fallback,
-//! deadlines, retries, the per-modem cache and the SIM refresh.
+//! GetEUICCInfo2) in both access modes, mode detection and fallback, deadlines, retries, the
+//! per-modem cache and the SIM refresh. The segment-size fallback is in `es10_client.rs`.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,16 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Bench, es10_round, get_eid, long_profiles_request, options, profiles};
+use common::{Bench, Lent, es10_client, es10_round, get_eid, options, plain_call};
+use lpa::es10::Es10Error;
 use lpa::transport::{ApduTransport, TransportError};
-use lpa_at::segment::SegmentSizer;
-use lpa_at::{AccessMode, AtError, Expect, LongOperation, ModemCache, ModemProfile, SimRefresh};
+use lpa_at::{AccessMode, AtError, Expect, LongOperation, ModemProfile, SimRefresh};
 use lpa_core::apdu::{ISD_R_AID, StatusWord};
-use lpa_core::der::Decode;
-use lpa_core::messages::ProfileInfoListResponse;
-use lpa_testbed::modem::{
-    CchoAnswer, CmeError, ModemConfig, OversizeAnswer, SimAccess, TestCommandAnswer,
-};
+use lpa_testbed::modem::{CchoAnswer, ModemConfig, SimAccess, TestCommandAnswer};
 
 // ------------------------------------------------------------------ both modes, full ES10
 
@@ -187,14 +183,13 @@ fn session_handle_ccho_answer() {
     let (first, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
     let (second, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
     assert_ne!(first, second);
-    let mut sizer = SegmentSizer::new(None);
-    assert_eq!(get_eid(&mut t, first, &mut sizer).unwrap(), bench.eid);
-    assert_eq!(get_eid(&mut t, second, &mut sizer).unwrap(), bench.eid);
+    assert_eq!(get_eid(&mut t, first).unwrap(), bench.eid);
+    assert_eq!(get_eid(&mut t, second).unwrap(), bench.eid);
     t.close_logical_channel(first).unwrap();
-    assert_eq!(get_eid(&mut t, second, &mut sizer).unwrap(), bench.eid);
+    assert_eq!(get_eid(&mut t, second).unwrap(), bench.eid);
     // A closed channel is refused by the transport, not sent to a stale session.
     assert!(matches!(
-        get_eid(&mut t, first, &mut sizer),
+        get_eid(&mut t, first),
         Err(TransportError::Refused(why)) if why.contains("not opened")
     ));
     t.close_logical_channel(second).unwrap();
@@ -233,59 +228,10 @@ fn plain_error_for_ccho_falls_back_to_csim() {
     assert_eq!(t.mode(), Some(AccessMode::Csim));
 }
 
-// ------------------------------------------------------------------ APDU size limits
-
-fn small_apdu_modem(answer: OversizeAnswer, access: SimAccess) -> Bench {
-    Bench::new(
-        ModemConfig::new()
-            .with_cmee(2)
-            .with_sim_access(access)
-            .with_max_apdu_data(100, answer),
-    )
-}
-
-#[test]
-fn small_maximum_apdu_size_forces_the_segment_fallback() {
-    let answers = [
-        OversizeAnswer::CmeError(CmeError::OperationNotSupported),
-        OversizeAnswer::Status(StatusWord(0x6700)),
-        OversizeAnswer::Status(StatusWord(0x6601)),
-    ];
-    for answer in answers {
-        for access in [SimAccess::CsimOnly, SimAccess::LogicalChannelsOnly] {
-            let bench = small_apdu_modem(answer, access);
-            let mut t = bench.transport();
-            let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-            let mut sizer = SegmentSizer::new(t.max_apdu_data());
-            assert_eq!(sizer.size(), 255);
-            // ~220 bytes: refused at 255, refused at 128, passes in 64-byte blocks.
-            let request = long_profiles_request();
-            assert!(request.len() > 128);
-            let answer_bytes =
-                common::call(&mut t, channel, &request, &mut sizer).unwrap_or_else(|e| {
-                    panic!("{answer:?}/{access:?}: the command did not complete: {e}")
-                });
-            assert!(matches!(
-                ProfileInfoListResponse::from_der(&answer_bytes).unwrap(),
-                ProfileInfoListResponse::Ok(list) if list.is_empty()
-            ));
-            assert_eq!(sizer.size(), 64, "{answer:?}/{access:?}");
-            assert_eq!(t.max_apdu_data(), Some(64));
-            assert_eq!(t.memory().max_apdu_data, Some(64));
-            // The session keeps the size: the next long command is not refused at all.
-            let refused = bench.modem.stats().errors;
-            common::call(&mut t, channel, &request, &mut sizer).unwrap();
-            assert_eq!(bench.modem.stats().errors, refused);
-            assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
-            t.close_logical_channel(channel).unwrap();
-        }
-    }
-}
-
 // ------------------------------------------------------------------ random errors
 
 #[test]
-fn random_errors_are_retried_where_safe() {
+fn random_errors_are_retried_where_safe_and_reported_elsewhere() {
     for (seed, access) in [
         (7, SimAccess::CsimAndLogicalChannels),
         (8, SimAccess::CsimOnly),
@@ -297,19 +243,43 @@ fn random_errors_are_retried_where_safe() {
                 .with_sim_access(access)
                 .with_random_errors(seed, 0.15),
         );
-        let mut t = bench.transport();
-        let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-        let mut sizer = SegmentSizer::new(None).with_max_restarts(8);
+        let mut client = es10_client(bench.transport());
+        // Opening the channel (MANAGE CHANNEL, SELECT, AT+CCHO) is retried on ERROR.
+        client.open().unwrap();
+        let (mut passed, mut refused) = (0, 0);
         for _ in 0..10 {
-            assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
-            assert!(profiles(&mut t, channel, &mut sizer).unwrap().is_empty());
+            // A STORE DATA refused with ERROR is not repeated by the transport (it cannot
+            // know whether the block reached the card), and the ES10 client sends a command
+            // again only after the transport lowered the segment size: the call fails with
+            // the modem's words, and the session goes on.
+            for result in [
+                client
+                    .get_eid()
+                    .map(|eid| assert_eq!(eid.to_string(), bench.eid)),
+                client.all_profiles().map(|list| assert!(list.is_empty())),
+            ] {
+                match result {
+                    Ok(()) => passed += 1,
+                    Err(Es10Error::Transport(TransportError::Refused(words))) => {
+                        assert!(words.contains("ERROR"), "seed {seed}: {words}");
+                        refused += 1;
+                    }
+                    Err(e) => panic!("seed {seed}: {e:?}"),
+                }
+            }
         }
+        assert!(passed > 10, "seed {seed}: {passed} of 20 passed");
         assert!(
             bench.modem.stats().errors > 0,
             "seed {seed}: no random error happened, the test proves nothing"
         );
         // Short commands failing at random say nothing about the APDU size.
-        assert_eq!(sizer.size(), 255);
+        assert_eq!(
+            client.segment_size(),
+            255,
+            "seed {seed} ({refused} refused)"
+        );
+        assert_eq!(client.transport().max_apdu_data(), None);
     }
 }
 
@@ -353,19 +323,26 @@ fn a_modem_that_stops_answering_mid_session_times_out_then_recovers() {
     let mut t = bench
         .open(options().with_command_timeout(Duration::from_millis(400)))
         .unwrap();
-    let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-    let mut sizer = SegmentSizer::new(None);
+    let mut client = es10_client(Lent(&mut t));
+    client.open().unwrap();
     bench.modem.set_never_answers(true);
     let started = Instant::now();
-    let err = get_eid(&mut t, channel, &mut sizer).unwrap_err();
+    let err = client.get_eid().unwrap_err();
     assert!(
-        matches!(&err, TransportError::Timeout { what } if what.contains("AT+CGLA")),
+        matches!(&err, Es10Error::Transport(TransportError::Timeout { what }) if what.contains("AT+CGLA")),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(sizer.size(), 255, "a timeout is not a size problem");
+    assert_eq!(
+        client.segment_size(),
+        255,
+        "a timeout is not a size problem"
+    );
     bench.modem.set_never_answers(false);
-    assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
+    assert_eq!(client.get_eid().unwrap().to_string(), bench.eid);
+    client.close().unwrap();
+    drop(client);
+    assert_eq!(t.max_apdu_data(), None);
 }
 
 #[test]
@@ -383,64 +360,29 @@ fn long_operations_get_the_long_deadline() {
         )
         .unwrap();
     let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-    let mut sizer = SegmentSizer::new(None);
-    assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
+    assert_eq!(get_eid(&mut t, channel).unwrap(), bench.eid);
     drop(guard);
     assert!(!t.long_operation().is_on());
     assert!(matches!(
-        get_eid(&mut t, channel, &mut sizer),
+        get_eid(&mut t, channel),
         Err(TransportError::Timeout { .. })
     ));
     // A LoadBoundProfilePackage gets the long deadline without being told: here the card
     // refuses the made-up package, but in its own time, not by a deadline.
     let bpp_start = [0xBF, 0x36, 0x05, 0xBF, 0x23, 0x02, 0x80, 0x00];
-    match common::call(&mut t, channel, &bpp_start, &mut sizer) {
+    match plain_call(&mut t, channel, &bpp_start) {
         Ok(_) => {}
         Err(TransportError::Timeout { what }) => panic!("short deadline on a profile load: {what}"),
         Err(_) => {}
     }
     // The next ES10 command ends the profile load: short deadline again.
     assert!(matches!(
-        get_eid(&mut t, channel, &mut sizer),
+        get_eid(&mut t, channel),
         Err(TransportError::Timeout { .. })
     ));
     // Explicitly, through the transport's own handle.
     t.long_operation().set(true);
-    assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
-}
-
-// ------------------------------------------------------------------ what is remembered
-
-#[test]
-fn the_cache_remembers_mode_and_segment_size() {
-    let bench = small_apdu_modem(
-        OversizeAnswer::CmeError(CmeError::OperationNotSupported),
-        SimAccess::CsimOnly,
-    );
-    let mut cache = ModemCache::new();
-    {
-        let mut t = bench.transport();
-        let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-        let mut sizer = SegmentSizer::new(t.max_apdu_data());
-        common::call(&mut t, channel, &long_profiles_request(), &mut sizer).unwrap();
-        t.close_logical_channel(channel).unwrap();
-        t.remember_in(&mut cache);
-    }
-    let json = cache.to_json();
-    assert!(json.contains("\"open-lpa/testbed-modem\""), "{json}");
-    let cache = ModemCache::from_json(&json).unwrap();
-    let mut t = bench.open(options().with_cache(cache)).unwrap();
-    assert_eq!(t.max_apdu_data(), Some(64));
-    let errors = bench.modem.stats().errors;
-    let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-    assert_eq!(t.mode(), Some(AccessMode::Csim));
-    let mut sizer = SegmentSizer::new(t.max_apdu_data());
-    common::call(&mut t, channel, &long_profiles_request(), &mut sizer).unwrap();
-    assert_eq!(
-        bench.modem.stats().errors,
-        errors,
-        "no AT+CCHO tried, no oversize block sent"
-    );
+    assert_eq!(get_eid(&mut t, channel).unwrap(), bench.eid);
 }
 
 // ------------------------------------------------------------------ SIM refresh
@@ -462,13 +404,12 @@ fn sim_refresh_power_cycles_the_card_and_channels_must_be_reopened() {
                 )
                 .unwrap();
             let (channel, _) = t.open_logical_channel(&ISD_R_AID).unwrap();
-            let mut sizer = SegmentSizer::new(None);
-            assert_eq!(get_eid(&mut t, channel, &mut sizer).unwrap(), bench.eid);
+            assert_eq!(get_eid(&mut t, channel).unwrap(), bench.eid);
             t.refresh_sim().unwrap();
             assert_eq!(bench.resets(), resets, "{method:?}/{mode}");
             if resets > 0 {
                 // The old channel died with the power cycle.
-                assert!(get_eid(&mut t, channel, &mut sizer).is_err());
+                assert!(get_eid(&mut t, channel).is_err());
             }
             es10_round(&mut t, &bench);
         }
