@@ -15,11 +15,14 @@
 //! | 7 | each `86` TLV | `LoadProfileElements` |
 //!
 //! Every piece is a contiguous slice of the server's bytes: the LPA forwards the BPP exactly
-//! as the SM-DP+ produced it. The card answers every command but the last with `9000` and no
+//! as the SM-DP+ produced it. [`BppCommands`] yields the slices; [`BppCommands::ranges`] yields
+//! where they lie instead ([`BppCommandRange`]), for a caller that keeps the package in an
+//! owned buffer and hands each sequence out later. The card answers every command but the last with `9000` and no
 //! data unless it fails early, in which case its answer is a ProfileInstallationResult
 //! (`BF37`) and the LPA stops sending.
 
 use core::fmt;
+use core::ops::Range;
 
 use crate::tlv::{Tag, Tlv, TlvError, TlvReader};
 
@@ -45,6 +48,30 @@ pub struct BppCommand<'a> {
     pub kind: BppCommandKind,
     /// The bytes to send as one ES10 command.
     pub bytes: &'a [u8],
+}
+
+/// Where one STORE DATA sequence of a BPP load lies in the package: the sequence is
+/// `&bpp[range]` of the `bpp` given to [`BppCommands::new`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BppCommandRange {
+    /// What it carries.
+    pub kind: BppCommandKind,
+    /// Its bytes' position in the BPP.
+    pub range: Range<usize>,
+}
+
+/// The commands of a BPP as [`BppCommandRange`]s; from [`BppCommands::ranges`].
+#[derive(Clone, Debug)]
+pub struct BppCommandRanges<'a> {
+    commands: BppCommands<'a>,
+}
+
+impl Iterator for BppCommandRanges<'_> {
+    type Item = BppCommandRange;
+
+    fn next(&mut self) -> Option<BppCommandRange> {
+        self.commands.next_range()
+    }
 }
 
 /// Why a BPP cannot be split.
@@ -207,6 +234,11 @@ impl<'a> BppCommands<'a> {
         })
     }
 
+    /// The commands still to come as positions in the BPP rather than slices of it.
+    pub fn ranges(self) -> BppCommandRanges<'a> {
+        BppCommandRanges { commands: self }
+    }
+
     /// Number of commands the whole load takes.
     pub fn command_count(&self) -> usize {
         let segments = |t: &Tlv<'_>| t.children().count();
@@ -214,26 +246,30 @@ impl<'a> BppCommands<'a> {
     }
 }
 
-fn header<'a>(t: &Tlv<'a>) -> &'a [u8] {
-    t.raw()
-        .get(..t.value_offset() - t.offset())
-        .unwrap_or_default()
+/// Where an element's tag and length lie (its header without the value).
+fn header(t: &Tlv<'_>) -> Range<usize> {
+    t.offset()..t.value_offset()
 }
 
-impl<'a> Iterator for BppCommands<'a> {
-    type Item = BppCommand<'a>;
+/// Where a whole element lies.
+fn whole(t: &Tlv<'_>) -> Range<usize> {
+    t.offset()..t.offset() + t.raw().len()
+}
 
-    fn next(&mut self) -> Option<BppCommand<'a>> {
+impl BppCommands<'_> {
+    /// The next command, as a position in the BPP (every offset is from the start of the
+    /// outermost input, which is the BPP).
+    fn next_range(&mut self) -> Option<BppCommandRange> {
         loop {
-            let (kind, bytes, next_state) = match &mut self.state {
+            let (kind, range, next_state) = match &mut self.state {
                 State::Init => (
                     BppCommandKind::InitialiseSecureChannel,
-                    self.bpp.get(..self.init_end).unwrap_or_default(),
+                    0..self.init_end,
                     State::ConfigureIsdp,
                 ),
                 State::ConfigureIsdp => (
                     BppCommandKind::ConfigureIsdp,
-                    self.a0.raw(),
+                    whole(&self.a0),
                     State::MetadataHeader,
                 ),
                 State::MetadataHeader => (
@@ -244,9 +280,9 @@ impl<'a> Iterator for BppCommands<'a> {
                 State::Metadata(reader) => match reader.next() {
                     // The structure was checked in `new`, so the reader yields only `88`s.
                     Some(Ok(seg)) => {
-                        return Some(BppCommand {
+                        return Some(BppCommandRange {
                             kind: BppCommandKind::StoreMetadata,
-                            bytes: seg.raw(),
+                            range: whole(&seg),
                         });
                     }
                     _ => {
@@ -261,7 +297,7 @@ impl<'a> Iterator for BppCommands<'a> {
                 State::ReplaceSessionKeys => match &self.a2 {
                     Some(a2) => (
                         BppCommandKind::ReplaceSessionKeys,
-                        a2.raw(),
+                        whole(a2),
                         State::ElementsHeader,
                     ),
                     None => {
@@ -276,9 +312,9 @@ impl<'a> Iterator for BppCommands<'a> {
                 ),
                 State::Elements(reader) => match reader.next() {
                     Some(Ok(seg)) => {
-                        return Some(BppCommand {
+                        return Some(BppCommandRange {
                             kind: BppCommandKind::LoadProfileElements,
-                            bytes: seg.raw(),
+                            range: whole(&seg),
                         });
                     }
                     _ => {
@@ -289,7 +325,20 @@ impl<'a> Iterator for BppCommands<'a> {
                 State::Done => return None,
             };
             self.state = next_state;
-            return Some(BppCommand { kind, bytes });
+            return Some(BppCommandRange { kind, range });
         }
+    }
+}
+
+impl<'a> Iterator for BppCommands<'a> {
+    type Item = BppCommand<'a>;
+
+    fn next(&mut self) -> Option<BppCommand<'a>> {
+        let BppCommandRange { kind, range } = self.next_range()?;
+        let bpp: &'a [u8] = self.bpp;
+        Some(BppCommand {
+            kind,
+            bytes: bpp.get(range).unwrap_or_default(),
+        })
     }
 }

@@ -10,7 +10,9 @@
     clippy::indexing_slicing
 )]
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -25,7 +27,8 @@ use lpa_core::es9::{Es9Function, TransactionId};
 use lpa_core::ids::Iccid;
 use lpa_core::messages::{
     AuthenticateErrorCode, CancelSessionError, CancelSessionReason, CancelSessionRequest,
-    CancelSessionResponse, DeviceCapabilities, DeviceInfo, ServerSigned1, Version,
+    CancelSessionResponse, DeviceCapabilities, DeviceInfo, DownloadErrorCode,
+    PrepareDownloadResponse, PrepareDownloadResponseError, ServerSigned1, Version,
 };
 use lpa_core::procedures::{
     Answer, Awaiting, BadInput, CardCancellation, CardFailure, CardRefusal, DeliveryOutcome,
@@ -721,42 +724,78 @@ fn http_500_from_the_server_cancels_the_session_on_both_sides() {
     );
 }
 
+/// The prepareDownloadResponse the LPA sent, and the header of the SM-DP+'s answer.
+type Forwarded = (Vec<u8>, serde_json::Value);
+
 #[test]
-fn a_bad_smdp_signature2_is_refused_by_prepare_download() {
+fn a_prepare_download_refusal_reaches_the_smdp_in_get_bound_profile_package() {
     let mut bed = Bed::new();
     let (iccid, matching_id) = bed.order(10, None, None, false);
     let text = bed.activation_code(&matching_id);
     let code = ActivationCode::parse(&text).unwrap();
+    // What the SM-DP+ got in getBoundProfilePackage, and what it answered.
+    let seen: Rc<RefCell<Option<Forwarded>>> = Rc::default();
+    let seen_in_tap = Rc::clone(&seen);
     let mut tap = accept();
-    tap.tamper = Some(Box::new(|request, json| {
+    // A bad smdpSignature2 in transit: the card refuses PrepareDownload.
+    tap.tamper = Some(Box::new(move |request, json| {
         if is_function(request, Es9Function::AuthenticateClient) {
             let mut signature = field(json, "smdpSignature2");
             *signature.last_mut().unwrap() ^= 0x01;
             set_field(json, "smdpSignature2", &signature);
         }
+        if is_function(request, Es9Function::GetBoundProfilePackage) {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            let sent = field(&body, "prepareDownloadResponse");
+            *seen_in_tap.borrow_mut() = Some((sent, json["header"].clone()));
+        }
     }));
-    let run = drive(
-        &mut bed,
-        &mut Download::from_activation_code(&code, device_info()),
-        &mut tap,
+    let mut download = Download::from_activation_code(&code, device_info());
+    let run = drive(&mut bed, &mut download, &mut tap);
+    // SGP.22 §3.1.3: the card's error goes to the SM-DP+, then the card's side is cancelled;
+    // the SM-DP+ has no session left for ES9+ cancelSession.
+    assert!(
+        run.ends_with(&[
+            "card:PrepareDownload",
+            "server:getBoundProfilePackage",
+            "card:CancelSession"
+        ]),
+        "{:?}",
+        run.trace
     );
-    assert!(run.ends_with(&[
-        "card:PrepareDownload",
-        "card:CancelSession",
-        "server:cancelSession"
-    ]));
+    let (sent, header) = seen
+        .borrow_mut()
+        .take()
+        .expect("getBoundProfilePackage sent");
+    assert_eq!(
+        PrepareDownloadResponse::from_der(&sent).unwrap(),
+        PrepareDownloadResponse::Error(PrepareDownloadResponseError {
+            transaction_id: match download.poll() {
+                Step::Done(Err(e)) => e.session_end().unwrap().transaction_id.as_bytes().to_vec(),
+                other => panic!("{other:?}"),
+            },
+            download_error_code: DownloadErrorCode::InvalidSignature,
+        })
+    );
+    assert_eq!(
+        header["functionExecutionStatus"]["status"], "Failed",
+        "{header}"
+    );
     let err = run.err();
     assert_eq!(
         err.fault(),
         &Fault::CardRefused(CardRefusal::PrepareDownload(
-            lpa_core::messages::DownloadErrorCode::InvalidSignature
+            DownloadErrorCode::InvalidSignature
         ))
     );
     let end = err.session_end().unwrap();
     assert_eq!(end.card, CardCancellation::Cancelled);
-    assert_eq!(end.server, ServerCancellation::Cancelled);
-    assert_eq!(bed.smdp.session_count(), 0);
+    assert_eq!(end.server, ServerCancellation::InformedOfCardRefusal);
+    assert!(end.is_complete());
+    assert_eq!(bed.smdp.session_count(), 0, "the SM-DP+ ended its session");
+    assert!(bed.card_has_no_session(&end.transaction_id));
     assert_eq!(bed.status(&iccid), ProfileStatus::Released);
+    assert_eq!(download.session_record(), None);
 }
 
 #[test]
@@ -1007,6 +1046,68 @@ fn notifications_that_fail_stay_on_the_card_until_delivered() {
     )
     .ok();
     assert!(report.notifications.is_empty());
+}
+
+#[test]
+fn a_card_lost_mid_delivery_keeps_the_report() {
+    let mut bed = Bed::new();
+    let mut iccids = Vec::new();
+    for n in [18, 19] {
+        let (iccid, matching_id) = bed.order(n, None, None, false);
+        let text = bed.activation_code(&matching_id);
+        let code = ActivationCode::parse(&text).unwrap();
+        let installation = drive(
+            &mut bed,
+            &mut Download::from_activation_code(&code, device_info()),
+            &mut accept(),
+        )
+        .ok();
+        assert!(installation.is_installed());
+        iccids.push(iccid);
+    }
+    let pending = bed.card.pending_notification_numbers();
+    assert_eq!(pending.len(), 2);
+
+    // The card goes away once the SM-DP+ has accepted the first notification.
+    let mut tap = Tap {
+        card: Some(Box::new(|command, _| {
+            (command == Es10Command::RemoveNotificationFromList)
+                .then(|| Err(CardFailure::Unreachable("reader removed".into())))
+        })),
+        ..Tap::default()
+    };
+    let report = drive(&mut bed, &mut NotificationDelivery::all(), &mut tap).ok();
+    assert_eq!(
+        report.notifications.len(),
+        2,
+        "nothing vanishes from the report"
+    );
+    let lost = report.card_lost().expect("the card was lost").clone();
+    assert!(lost.is_transient());
+    assert_eq!(
+        report.notifications[0].outcome,
+        DeliveryOutcome::DeliveredNotRemoved(lost.clone())
+    );
+    assert_eq!(
+        report.notifications[1].outcome,
+        DeliveryOutcome::NotDelivered(lost.clone())
+    );
+    assert!(report.notifications[1].outcome.is_worth_retrying());
+    assert_eq!(bed.status(&iccids[0]), ProfileStatus::Installed);
+    assert_eq!(bed.status(&iccids[1]), ProfileStatus::Downloaded);
+    assert_eq!(bed.card.pending_notification_numbers(), pending);
+
+    // Once the card is back, the next delivery finishes the job.
+    let report = drive(
+        &mut bed,
+        &mut NotificationDelivery::all(),
+        &mut Tap::default(),
+    )
+    .ok();
+    assert_eq!(report.card_lost(), None);
+    assert_eq!(report.notifications.len(), 2);
+    assert!(bed.card.pending_notification_numbers().is_empty());
+    assert_eq!(bed.status(&iccids[1]), ProfileStatus::Installed);
 }
 
 #[test]

@@ -3,19 +3,15 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::authentication::{Authentication, AuthenticationTarget, Outcome};
 use super::common::{
-    Pending, card_answer, card_failure, checked_address, initiate_authentication,
-    initiate_function, read_initiate_authentication, server_answer, server_failure, server_request,
+    Pending, card_answer, card_failure, checked_address, server_answer, server_failure,
 };
-use super::error::{ApiMisuse, BadInput, CardRefusal, Fault};
-use super::{
-    Awaiting, Es10Command, Input, Procedure, ProcedureError, ServerFunction, ServerRequest, Step,
-};
-use crate::es9::{self, Es11AuthenticateClientOk, Es11Function, EventEntry, TransactionId};
+use super::error::{ApiMisuse, BadInput, Fault};
+use super::{Awaiting, Es10Command, Input, Procedure, ProcedureError, ServerRequest, Step};
+use crate::es9::{Es11AuthenticateClientOk, EventEntry, TransactionId};
 use crate::messages::{
-    AuthenticateServerResponse, DeviceInfo, EuiccConfiguredAddressesRequest,
-    EuiccConfiguredAddressesResponse, EuiccInfo1, GetEuiccChallengeRequest,
-    GetEuiccChallengeResponse, GetEuiccInfo1Request,
+    DeviceInfo, EuiccConfiguredAddressesRequest, EuiccConfiguredAddressesResponse,
 };
 
 /// Event retrieval from an SM-DS (SGP.22 §3.6.2) as a sans-IO machine; drive it as the
@@ -70,10 +66,7 @@ impl Procedure for Discovery {
     fn poll(&self) -> Step<Vec<EventEntry>> {
         match &self.state {
             State::ExpectConfiguredAddresses(s) => s.request.step(),
-            State::ExpectEuiccChallenge(s) => s.request.step(),
-            State::ExpectEuiccInfo1(s) => s.request.step(),
-            State::ExpectInitiateAuthentication(s) => Step::Server(s.request.clone()),
-            State::ExpectAuthenticateServer(s) => s.request.step(),
+            State::Authenticating(s) => s.step(),
             State::ExpectAuthenticateClient(s) => Step::Server(s.request.clone()),
             State::Done(result) => Step::Done(result.clone()),
         }
@@ -82,10 +75,7 @@ impl Procedure for Discovery {
     fn awaiting(&self) -> Awaiting {
         match &self.state {
             State::ExpectConfiguredAddresses(s) => s.request.awaiting(),
-            State::ExpectEuiccChallenge(s) => s.request.awaiting(),
-            State::ExpectEuiccInfo1(s) => s.request.awaiting(),
-            State::ExpectInitiateAuthentication(s) => Awaiting::Server(s.request.function),
-            State::ExpectAuthenticateServer(s) => s.request.awaiting(),
+            State::Authenticating(s) => s.awaiting(),
             State::ExpectAuthenticateClient(s) => Awaiting::Server(s.request.function),
             State::Done(_) => Awaiting::Nothing,
         }
@@ -105,10 +95,8 @@ impl Procedure for Discovery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     ExpectConfiguredAddresses(ExpectConfiguredAddresses),
-    ExpectEuiccChallenge(ExpectEuiccChallenge),
-    ExpectEuiccInfo1(ExpectEuiccInfo1),
-    ExpectInitiateAuthentication(ExpectInitiateAuthentication),
-    ExpectAuthenticateServer(ExpectAuthenticateServer),
+    /// `ExpectEuiccChallenge` to `ExpectAuthenticateServer`.
+    Authenticating(Authentication<Smds>),
     ExpectAuthenticateClient(ExpectAuthenticateClient),
     Done(Result<Vec<EventEntry>, ProcedureError>),
 }
@@ -116,14 +104,10 @@ enum State {
 impl State {
     fn start(address: &str, device_info: DeviceInfo) -> State {
         match checked_address(address) {
-            Ok(smds_address) => State::ExpectEuiccChallenge(ExpectEuiccChallenge {
-                smds_address,
+            Ok(address) => State::Authenticating(Authentication::new(Smds {
+                address,
                 device_info,
-                request: Pending::card(
-                    Es10Command::GetEuiccChallenge,
-                    &GetEuiccChallengeRequest {},
-                ),
-            }),
+            })),
             Err(fault) => State::failed(fault),
         }
     }
@@ -135,10 +119,7 @@ impl State {
     fn handle(self, input: Input) -> State {
         match (self, input) {
             (State::ExpectConfiguredAddresses(s), input) => s.handle(input),
-            (State::ExpectEuiccChallenge(s), input) => s.handle(input),
-            (State::ExpectEuiccInfo1(s), input) => s.handle(input),
-            (State::ExpectInitiateAuthentication(s), input) => s.handle(input),
-            (State::ExpectAuthenticateServer(s), input) => s.handle(input),
+            (State::Authenticating(s), input) => authenticating(s.handle(input)),
             (State::ExpectAuthenticateClient(s), input) => s.handle(input),
             (done @ State::Done(_), _) => done,
         }
@@ -170,153 +151,41 @@ impl ExpectConfiguredAddresses {
     }
 }
 
+/// The SM-DS authenticated with: ES11, no matchingId (SGP.22 §3.6.2: event retrieval sends
+/// none; the SM-DS returns every event registered for the EID).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectEuiccChallenge {
-    smds_address: String,
+struct Smds {
+    address: String,
     device_info: DeviceInfo,
-    request: Pending,
 }
 
-impl ExpectEuiccChallenge {
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::GetEuiccChallenge;
-        match input {
-            Input::Card(bytes) => match card_answer::<GetEuiccChallengeResponse>(command, &bytes) {
-                Ok(response) => State::ExpectEuiccInfo1(ExpectEuiccInfo1 {
-                    smds_address: self.smds_address,
-                    device_info: self.device_info,
-                    challenge: response.euicc_challenge,
-                    request: Pending::card(Es10Command::GetEuiccInfo1, &GetEuiccInfo1Request {}),
-                }),
-                Err(fault) => State::failed(fault),
-            },
-            Input::CardFailure(failure) => State::failed(card_failure(command, failure)),
-            _ => State::ExpectEuiccChallenge(self),
-        }
+impl AuthenticationTarget for Smds {
+    fn server_address(&self) -> &str {
+        &self.address
+    }
+
+    fn is_smds(&self) -> bool {
+        true
+    }
+
+    fn matching_id(&self) -> Option<String> {
+        None
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        self.device_info.clone()
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectEuiccInfo1 {
-    smds_address: String,
-    device_info: DeviceInfo,
-    challenge: Vec<u8>,
-    request: Pending,
-}
-
-impl ExpectEuiccInfo1 {
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::GetEuiccInfo1;
-        match input {
-            Input::Card(bytes) => {
-                if let Err(fault) = card_answer::<EuiccInfo1>(command, &bytes) {
-                    return State::failed(fault);
-                }
-                match initiate_authentication(
-                    &self.smds_address,
-                    initiate_function(true),
-                    &self.challenge,
-                    bytes,
-                ) {
-                    Ok(request) => {
-                        State::ExpectInitiateAuthentication(ExpectInitiateAuthentication {
-                            smds_address: self.smds_address,
-                            device_info: self.device_info,
-                            challenge: self.challenge,
-                            request,
-                        })
-                    }
-                    Err(fault) => State::failed(fault),
-                }
-            }
-            Input::CardFailure(failure) => State::failed(card_failure(command, failure)),
-            _ => State::ExpectEuiccInfo1(self),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectInitiateAuthentication {
-    smds_address: String,
-    device_info: DeviceInfo,
-    challenge: Vec<u8>,
-    request: ServerRequest,
-}
-
-impl ExpectInitiateAuthentication {
-    fn handle(self, input: Input) -> State {
-        match input {
-            Input::Server { status, body } => {
-                // SGP.22 §3.6.2: event retrieval sends no matchingId; the SM-DS returns every
-                // event registered for the EID.
-                match read_initiate_authentication(
-                    self.request.function,
-                    status,
-                    &body,
-                    &self.smds_address,
-                    &self.challenge,
-                    None,
-                    self.device_info,
-                ) {
-                    Ok(initiated) => State::ExpectAuthenticateServer(ExpectAuthenticateServer {
-                        smds_address: self.smds_address,
-                        tid: initiated.transaction_id,
-                        request: Pending::card(
-                            Es10Command::AuthenticateServer,
-                            &initiated.authenticate_server,
-                        ),
-                    }),
-                    Err((_, fault)) => State::failed(fault),
-                }
-            }
-            Input::ServerFailure(failure) => State::failed(server_failure(&self.request, failure)),
-            _ => State::ExpectInitiateAuthentication(self),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectAuthenticateServer {
-    smds_address: String,
-    tid: TransactionId,
-    request: Pending,
-}
-
-impl ExpectAuthenticateServer {
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::AuthenticateServer;
-        match input {
-            Input::Card(bytes) => {
-                match card_answer::<AuthenticateServerResponse>(command, &bytes) {
-                    Ok(AuthenticateServerResponse::Ok(_)) => {
-                        let request = server_request(
-                            &self.smds_address,
-                            ServerFunction::Es11(Es11Function::AuthenticateClient),
-                            &es9::AuthenticateClientRequest {
-                                transaction_id: self.tid,
-                                authenticate_server_response: bytes,
-                            },
-                        );
-                        match request {
-                            Ok(request) => {
-                                State::ExpectAuthenticateClient(ExpectAuthenticateClient {
-                                    tid: self.tid,
-                                    request,
-                                })
-                            }
-                            Err(fault) => State::failed(fault),
-                        }
-                    }
-                    Ok(AuthenticateServerResponse::Error(error)) => {
-                        State::failed(Fault::CardRefused(CardRefusal::AuthenticateServer(
-                            error.authenticate_error_code,
-                        )))
-                    }
-                    Err(fault) => State::failed(fault),
-                }
-            }
-            Input::CardFailure(failure) => State::failed(card_failure(command, failure)),
-            _ => State::ExpectAuthenticateServer(self),
+/// Where authentication led. ES11 has no cancelSession: any failure ends the procedure.
+fn authenticating(outcome: Outcome<Smds>) -> State {
+    match outcome {
+        Outcome::Pending(authentication) => State::Authenticating(authentication),
+        Outcome::Failed(_, fault)
+        | Outcome::SessionFailed(_, _, fault)
+        | Outcome::Refused { fault, .. } => State::failed(fault),
+        Outcome::Authenticated { tid, request, .. } => {
+            State::ExpectAuthenticateClient(ExpectAuthenticateClient { tid, request })
         }
     }
 }

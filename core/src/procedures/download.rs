@@ -3,12 +3,11 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::ops::Range;
 
+use super::authentication::{Authentication, AuthenticationTarget, Outcome};
 use super::common::{
     Pending, card_answer, card_failure, card_unreachable, check_transaction_id, checked_address,
-    der_field, der_value, initiate_authentication, initiate_function, read_initiate_authentication,
-    server_answer, server_failure, server_request,
+    der_field, der_value, server_answer, server_failure, server_request,
 };
 use super::error::{ApiMisuse, BadInput, CardRefusal, Fault, Misbehaviour, TransportFailure};
 use super::session::{Cancel, SessionRecord, SessionStage};
@@ -17,18 +16,16 @@ use super::{
     ServerFunction, ServerRequest, Step,
 };
 use crate::activation::{ActivationCode, hash_cc};
-use crate::bpp::{BppCommandKind, BppCommands};
+use crate::bpp::{BppCommandKind, BppCommandRange, BppCommands};
 use crate::der::{Certificate, Signed};
 use crate::es9::{
     self, AuthenticateClientOk, Es9Function, EventEntry, GetBoundProfilePackageOk, TransactionId,
 };
 use crate::ids::Iccid;
 use crate::messages::{
-    AuthenticateServerResponse, BppCommandId, CancelSessionReason, DeviceInfo, ErrorReason,
-    EuiccConfiguredAddressesRequest, EuiccConfiguredAddressesResponse, EuiccInfo1, FinalResult,
-    GetEuiccChallengeRequest, GetEuiccChallengeResponse, GetEuiccInfo1Request,
-    PrepareDownloadRequest, PrepareDownloadResponse, ProfileInstallationResult, SmdpSigned2,
-    StoreMetadataRequest,
+    BppCommandId, CancelSessionReason, DeviceInfo, ErrorReason, EuiccConfiguredAddressesRequest,
+    EuiccConfiguredAddressesResponse, FinalResult, PrepareDownloadRequest, PrepareDownloadResponse,
+    ProfileInstallationResult, SmdpSigned2, StoreMetadataRequest,
 };
 
 /// Where a download starts from.
@@ -120,7 +117,7 @@ pub enum InstallOutcome {
 /// | `ExpectPrepareDownload` | ES10b PrepareDownload | |
 /// | `ExpectBoundProfilePackage` | ES9+ getBoundProfilePackage | checks the BPP |
 /// | `ExpectLoadBoundProfilePackage` | each BPP sequence ([`BppCommands`]) | until `BF37` |
-/// | `Cancelling` | ES10b CancelSession, ES9+ cancelSession | after any failure |
+/// | `Cancelling` | (forwarded refusal), ES10b CancelSession, ES9+ cancelSession | after any failure |
 /// | `Done` | | [`Installation`] or [`ProcedureError`] |
 ///
 /// After any failure once initiateAuthentication succeeded, the session is ended on both
@@ -128,8 +125,9 @@ pub enum InstallOutcome {
 /// decline; loadBppExecutionError for a package that cannot be loaded; metadataMismatch for
 /// metadata that cannot be read; timeout when the server timed out; undefinedReason
 /// otherwise), then ES9+ cancelSession with the card's signed answer. When the card refused
-/// AuthenticateServer, its refusal first goes to the SM-DP+ in authenticateClient (SGP.22
-/// §5.6.3), the only way the server learns of it. When the card cannot be reached nothing can
+/// AuthenticateServer or PrepareDownload, its refusal first goes to the SM-DP+ in
+/// authenticateClient (SGP.22 §5.6.3) or getBoundProfilePackage (§3.1.3, §5.6.2), the way the
+/// server learns of it and ends its session; ES9+ cancelSession is then not sent. When the card cannot be reached nothing can
 /// be cancelled; [`Procedure::session_record`] then stays `Some` for [`super::Recovery`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Download {
@@ -250,10 +248,8 @@ impl Target {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     ExpectConfiguredAddresses(ExpectConfiguredAddresses),
-    ExpectEuiccChallenge(ExpectEuiccChallenge),
-    ExpectEuiccInfo1(ExpectEuiccInfo1),
-    ExpectInitiateAuthentication(ExpectInitiateAuthentication),
-    ExpectAuthenticateServer(ExpectAuthenticateServer),
+    /// `ExpectEuiccChallenge` to `ExpectAuthenticateServer`.
+    Authenticating(Authentication<Target>),
     ExpectAuthenticateClient(ExpectAuthenticateClient),
     ExpectProfileConfirmation(ExpectProfileConfirmation),
     ExpectConfirmationCode(ExpectConfirmationCode),
@@ -273,7 +269,7 @@ impl State {
     /// The first card step towards `address`, once checked.
     fn start(address: &str, target: impl FnOnce(String) -> Target) -> State {
         match checked_address(address) {
-            Ok(address) => ExpectEuiccChallenge::state(target(address)),
+            Ok(address) => State::Authenticating(Authentication::new(target(address))),
             Err(fault) => State::failed(fault),
         }
     }
@@ -306,10 +302,7 @@ impl State {
     fn step(&self) -> Step<Installation> {
         match self {
             State::ExpectConfiguredAddresses(s) => s.request.step(),
-            State::ExpectEuiccChallenge(s) => s.request.step(),
-            State::ExpectEuiccInfo1(s) => s.request.step(),
-            State::ExpectInitiateAuthentication(s) => Step::Server(s.request.clone()),
-            State::ExpectAuthenticateServer(s) => s.request.step(),
+            State::Authenticating(s) => s.step(),
             State::ExpectAuthenticateClient(s) => Step::Server(s.request.clone()),
             State::ExpectProfileConfirmation(s) => Step::User(s.question()),
             State::ExpectConfirmationCode(s) => Step::User(Question::ConfirmationCode {
@@ -332,10 +325,7 @@ impl State {
     fn awaiting(&self) -> Awaiting {
         match self {
             State::ExpectConfiguredAddresses(s) => s.request.awaiting(),
-            State::ExpectEuiccChallenge(s) => s.request.awaiting(),
-            State::ExpectEuiccInfo1(s) => s.request.awaiting(),
-            State::ExpectInitiateAuthentication(s) => Awaiting::Server(s.request.function),
-            State::ExpectAuthenticateServer(s) => s.request.awaiting(),
+            State::Authenticating(s) => s.awaiting(),
             State::ExpectAuthenticateClient(s) => Awaiting::Server(s.request.function),
             State::ExpectProfileConfirmation(_) => {
                 Awaiting::User(super::QuestionKind::ConfirmProfile)
@@ -353,7 +343,10 @@ impl State {
 
     fn record(&self) -> Option<SessionRecord> {
         let (target, tid, stage) = match self {
-            State::ExpectAuthenticateServer(s) => (&s.target, s.tid, SessionStage::Authenticating),
+            State::Authenticating(s) => match s.transaction_id() {
+                Some(tid) => (s.target(), tid, SessionStage::Authenticating),
+                None => return None,
+            },
             State::ExpectAuthenticateClient(s) => (&s.target, s.tid, SessionStage::Authenticated),
             State::ExpectProfileConfirmation(s) => (&s.target, s.tid, SessionStage::Authenticated),
             State::ExpectConfirmationCode(s) => (&s.target, s.tid, SessionStage::Authenticated),
@@ -370,10 +363,7 @@ impl State {
     fn handle(self, input: Input) -> State {
         match self {
             State::ExpectConfiguredAddresses(s) => s.handle(input),
-            State::ExpectEuiccChallenge(s) => s.handle(input),
-            State::ExpectEuiccInfo1(s) => s.handle(input),
-            State::ExpectInitiateAuthentication(s) => s.handle(input),
-            State::ExpectAuthenticateServer(s) => s.handle(input),
+            State::Authenticating(s) => authenticating(s.handle(input)),
             State::ExpectAuthenticateClient(s) => s.handle(input),
             State::ExpectProfileConfirmation(s) => s.handle(input),
             State::ExpectConfirmationCode(s) => s.handle(input),
@@ -433,182 +423,58 @@ impl ExpectConfiguredAddresses {
     }
 }
 
-// --- ES10b GetEUICCChallenge, GetEUICCInfo1 ---------------------------------------------------
+// --- GetEUICCChallenge to AuthenticateServer (common mutual authentication) ----------------
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectEuiccChallenge {
-    target: Target,
-    request: Pending,
+impl AuthenticationTarget for Target {
+    fn server_address(&self) -> &str {
+        &self.smdp_address
+    }
+
+    fn is_smds(&self) -> bool {
+        false
+    }
+
+    fn matching_id(&self) -> Option<String> {
+        self.matching_id.clone()
+    }
+
+    fn device_info(&self) -> DeviceInfo {
+        self.device_info.clone()
+    }
 }
 
-impl ExpectEuiccChallenge {
-    fn state(target: Target) -> State {
-        State::ExpectEuiccChallenge(ExpectEuiccChallenge {
+/// Where authentication led: on to authenticateClient, or the end of the session.
+fn authenticating(outcome: Outcome<Target>) -> State {
+    let stage = SessionStage::Authenticating;
+    let reason = CancelSessionReason::UndefinedReason;
+    match outcome {
+        Outcome::Pending(authentication) => State::Authenticating(authentication),
+        Outcome::Failed(_, fault) => State::failed(fault),
+        Outcome::SessionFailed(target, tid, fault) => {
+            State::end_session(&target, tid, stage, fault, reason)
+        }
+        // The card's refusal goes to the SM-DP+ in authenticateClient (SGP.22 §5.6.3).
+        Outcome::Refused {
             target,
-            request: Pending::card(Es10Command::GetEuiccChallenge, &GetEuiccChallengeRequest {}),
-        })
-    }
-
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::GetEuiccChallenge;
-        match input {
-            Input::Card(bytes) => match card_answer::<GetEuiccChallengeResponse>(command, &bytes) {
-                Ok(response) => State::ExpectEuiccInfo1(ExpectEuiccInfo1 {
-                    target: self.target,
-                    challenge: response.euicc_challenge,
-                    request: Pending::card(Es10Command::GetEuiccInfo1, &GetEuiccInfo1Request {}),
-                }),
-                Err(fault) => State::failed(fault),
-            },
-            Input::CardFailure(failure) => State::failed(card_failure(command, failure)),
-            _ => State::ExpectEuiccChallenge(self),
+            tid,
+            fault,
+            authenticate_server_response,
+        } => {
+            let record = target.record(tid, stage);
+            Cancelling::state(
+                Cancel::forwarding(record, reason, authenticate_server_response),
+                fault,
+            )
         }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectEuiccInfo1 {
-    target: Target,
-    challenge: Vec<u8>,
-    request: Pending,
-}
-
-impl ExpectEuiccInfo1 {
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::GetEuiccInfo1;
-        match input {
-            Input::Card(bytes) => {
-                // Checked here so that a broken card is blamed, not the server; the bytes go
-                // to the server as the card sent them.
-                if let Err(fault) = card_answer::<EuiccInfo1>(command, &bytes) {
-                    return State::failed(fault);
-                }
-                match initiate_authentication(
-                    &self.target.smdp_address,
-                    initiate_function(false),
-                    &self.challenge,
-                    bytes,
-                ) {
-                    Ok(request) => {
-                        State::ExpectInitiateAuthentication(ExpectInitiateAuthentication {
-                            target: self.target,
-                            challenge: self.challenge,
-                            request,
-                        })
-                    }
-                    Err(fault) => State::failed(fault),
-                }
-            }
-            Input::CardFailure(failure) => State::failed(card_failure(command, failure)),
-            _ => State::ExpectEuiccInfo1(self),
-        }
-    }
-}
-
-// --- ES9+ initiateAuthentication --------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectInitiateAuthentication {
-    target: Target,
-    challenge: Vec<u8>,
-    request: ServerRequest,
-}
-
-impl ExpectInitiateAuthentication {
-    fn handle(self, input: Input) -> State {
-        match input {
-            Input::Server { status, body } => {
-                let read = read_initiate_authentication(
-                    self.request.function,
-                    status,
-                    &body,
-                    &self.target.smdp_address,
-                    &self.challenge,
-                    self.target.matching_id.clone(),
-                    self.target.device_info.clone(),
-                );
-                match read {
-                    Ok(initiated) => State::ExpectAuthenticateServer(ExpectAuthenticateServer {
-                        request: Pending::card(
-                            Es10Command::AuthenticateServer,
-                            &initiated.authenticate_server,
-                        ),
-                        tid: initiated.transaction_id,
-                        target: self.target,
-                    }),
-                    Err((Some(tid), fault)) => State::end_session(
-                        &self.target,
-                        tid,
-                        SessionStage::Authenticating,
-                        fault,
-                        CancelSessionReason::UndefinedReason,
-                    ),
-                    Err((None, fault)) => State::failed(fault),
-                }
-            }
-            // No answer: whether the server opened a session is unknown, and without its
-            // transactionId there is nothing to cancel.
-            Input::ServerFailure(failure) => State::failed(server_failure(&self.request, failure)),
-            _ => State::ExpectInitiateAuthentication(self),
-        }
-    }
-}
-
-// --- ES10b AuthenticateServer -----------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ExpectAuthenticateServer {
-    target: Target,
-    tid: TransactionId,
-    request: Pending,
-}
-
-impl ExpectAuthenticateServer {
-    fn handle(self, input: Input) -> State {
-        let command = Es10Command::AuthenticateServer;
-        let stage = SessionStage::Authenticating;
-        let reason = CancelSessionReason::UndefinedReason;
-        match input {
-            Input::Card(bytes) => {
-                match card_answer::<AuthenticateServerResponse>(command, &bytes) {
-                    Ok(AuthenticateServerResponse::Ok(_)) => {
-                        let request = server_request(
-                            &self.target.smdp_address,
-                            ServerFunction::Es9(Es9Function::AuthenticateClient),
-                            &es9::AuthenticateClientRequest {
-                                transaction_id: self.tid,
-                                authenticate_server_response: bytes,
-                            },
-                        );
-                        match request {
-                            Ok(request) => {
-                                State::ExpectAuthenticateClient(ExpectAuthenticateClient {
-                                    target: self.target,
-                                    tid: self.tid,
-                                    request,
-                                })
-                            }
-                            Err(fault) => {
-                                State::end_session(&self.target, self.tid, stage, fault, reason)
-                            }
-                        }
-                    }
-                    Ok(AuthenticateServerResponse::Error(error)) => {
-                        let fault = Fault::CardRefused(CardRefusal::AuthenticateServer(
-                            error.authenticate_error_code,
-                        ));
-                        let record = self.target.record(self.tid, stage);
-                        Cancelling::state(Cancel::forwarding(record, reason, bytes), fault)
-                    }
-                    Err(fault) => State::end_session(&self.target, self.tid, stage, fault, reason),
-                }
-            }
-            Input::CardFailure(failure) => {
-                let fault = card_failure(command, failure);
-                State::end_session(&self.target, self.tid, stage, fault, reason)
-            }
-            _ => State::ExpectAuthenticateServer(self),
-        }
+        Outcome::Authenticated {
+            target,
+            tid,
+            request,
+        } => State::ExpectAuthenticateClient(ExpectAuthenticateClient {
+            target,
+            tid,
+            request,
+        }),
     }
 }
 
@@ -829,13 +695,17 @@ impl ExpectPrepareDownload {
                         }
                     }
                 }
-                Ok(PrepareDownloadResponse::Error(error)) => State::end_session(
-                    &self.target,
-                    self.tid,
-                    stage,
-                    Fault::CardRefused(CardRefusal::PrepareDownload(error.download_error_code)),
-                    reason,
-                ),
+                // SGP.22 §3.1.3: the card's error goes to the SM-DP+ in getBoundProfilePackage,
+                // which ends the server's session; then the card's side is cancelled.
+                Ok(PrepareDownloadResponse::Error(error)) => {
+                    let fault =
+                        Fault::CardRefused(CardRefusal::PrepareDownload(error.download_error_code));
+                    let record = self.target.record(self.tid, stage);
+                    Cancelling::state(
+                        Cancel::forwarding_prepare_download(record, reason, bytes),
+                        fault,
+                    )
+                }
                 Err(fault) => State::end_session(&self.target, self.tid, stage, fault, reason),
             },
             Input::CardFailure(failure) => {
@@ -915,7 +785,7 @@ struct ExpectLoadBoundProfilePackage {
     /// The package exactly as the server sent it; the commands are slices of it, so it is
     /// held once and each sequence is copied only when it is handed out.
     bpp: Vec<u8>,
-    commands: Vec<(BppCommandKind, Range<usize>)>,
+    commands: Vec<BppCommandRange>,
     next: usize,
 }
 
@@ -927,18 +797,7 @@ impl ExpectLoadBoundProfilePackage {
         bpp: Vec<u8>,
     ) -> Result<Self, Fault> {
         let invalid = |e| Fault::PeerMisbehaved(Misbehaviour::InvalidBoundProfilePackage(e));
-        let base = bpp.as_ptr() as usize;
-        let commands = BppCommands::new(&bpp)
-            .map_err(invalid)?
-            .map(|command| {
-                // Every command is a sub-slice of `bpp` (BppCommands never copies).
-                let start = (command.bytes.as_ptr() as usize).wrapping_sub(base);
-                (
-                    command.kind,
-                    start..start.saturating_add(command.bytes.len()),
-                )
-            })
-            .collect();
+        let commands = BppCommands::new(&bpp).map_err(invalid)?.ranges().collect();
         Ok(ExpectLoadBoundProfilePackage {
             target,
             tid,
@@ -953,14 +812,14 @@ impl ExpectLoadBoundProfilePackage {
         let kind = self
             .commands
             .get(self.next)
-            .map_or(BppCommandKind::LoadProfileElements, |(kind, _)| *kind);
+            .map_or(BppCommandKind::LoadProfileElements, |command| command.kind);
         Es10Command::LoadBoundProfilePackage(kind)
     }
 
     fn command_bytes(&self) -> &[u8] {
         self.commands
             .get(self.next)
-            .and_then(|(_, range)| self.bpp.get(range.clone()))
+            .and_then(|command| self.bpp.get(command.range.clone()))
             .unwrap_or_default()
     }
 

@@ -82,6 +82,7 @@
 // patterns; the same holds for the states that keep them until `Done` is polled.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+mod authentication;
 mod common;
 mod discovery;
 mod download;

@@ -6,7 +6,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::common::{
-    Pending, card_answer, card_failure, server_answer, server_failure, server_request,
+    Pending, card_answer, card_failure, card_unreachable, server_answer, server_failure,
+    server_request,
 };
 use super::download::Installation;
 use super::error::{ApiMisuse, CardRefusal, Fault};
@@ -90,7 +91,9 @@ pub enum DeliveryOutcome {
     /// The server accepted it but the card did not remove it; the next delivery sends it again
     /// (servers accept a notification sent twice).
     DeliveredNotRemoved(Fault),
-    /// Not delivered: it stays on the card.
+    /// Not delivered: it stays on the card. When the card was lost during the procedure, the
+    /// notification being retrieved and every one not yet tried carry that loss
+    /// ([`Fault::TransportFailed`], see [`DeliveryReport::card_lost`]).
     NotDelivered(Fault),
 }
 
@@ -100,12 +103,22 @@ impl DeliveryOutcome {
         !matches!(self, DeliveryOutcome::NotDelivered(_))
     }
 
-    /// Whether delivering it again later may succeed (the server could not be reached or had a
-    /// passing problem); a refusal by the server is not worth repeating soon.
+    /// Whether delivering it again later may succeed (the server or the card could not be
+    /// reached, or had a passing problem); a refusal by the server is not worth repeating soon.
     pub fn is_worth_retrying(&self) -> bool {
         match self {
             DeliveryOutcome::NotDelivered(fault) => fault.is_transient(),
             _ => false,
+        }
+    }
+
+    /// What went wrong, unless it was delivered and removed.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            DeliveryOutcome::Delivered => None,
+            DeliveryOutcome::DeliveredNotRemoved(fault) | DeliveryOutcome::NotDelivered(fault) => {
+                Some(fault)
+            }
         }
     }
 }
@@ -136,6 +149,17 @@ impl DeliveryReport {
     pub fn all_delivered(&self) -> bool {
         self.failed().next().is_none()
     }
+
+    /// Why the procedure stopped early, when the card could not be reached any more
+    /// ([`Fault::TransportFailed`], transient): the notifications from the one in progress on
+    /// are in the report with that fault, not delivered (or, when the server had accepted the
+    /// one in progress, delivered but not removed). Deliver again once the card is back.
+    pub fn card_lost(&self) -> Option<&Fault> {
+        self.notifications
+            .iter()
+            .filter_map(|n| n.outcome.fault())
+            .find(|fault| card_unreachable(fault))
+    }
 }
 
 /// Notification delivery (SGP.22 §3.5) as a sans-IO machine; drive it as the
@@ -146,8 +170,11 @@ impl DeliveryReport {
 /// (trimmed: cards have been seen with stray spaces there), and only once the server accepted
 /// it, RemoveNotificationFromList. A notification that fails stays on the card and the next
 /// one is tried; the [`DeliveryReport`] says which failed and whether retrying is worthwhile
-/// (timing retries is the driver's). Only a card that cannot be reached, or refuses to list
-/// its notifications, ends the procedure with an error.
+/// (timing retries is the driver's). Only a card that cannot list its notifications (refused,
+/// garbled, or unreachable for ListNotification) ends the procedure with an error. A card lost
+/// later ends it with the report so far: the notification in progress and every one not yet
+/// tried are in it with the card's [`Fault::TransportFailed`] ([`DeliveryReport::card_lost`]),
+/// so none goes missing from the report.
 ///
 /// The states, named after what each expects next:
 ///
@@ -258,6 +285,26 @@ struct Progress {
 impl Progress {
     /// Records the outcome of `current` and moves on.
     fn record(mut self, current: &NotificationMetadata, outcome: DeliveryOutcome) -> State {
+        self.push(current, outcome);
+        self.next()
+    }
+
+    /// The card was lost while `current` was in progress: it gets `outcome`, every notification
+    /// still queued gets `fault` (not delivered), and the procedure ends with the report.
+    fn card_lost(
+        mut self,
+        current: &NotificationMetadata,
+        outcome: DeliveryOutcome,
+        fault: &Fault,
+    ) -> State {
+        self.push(current, outcome);
+        while let Some(untried) = self.queue.pop_front() {
+            self.push(&untried, DeliveryOutcome::NotDelivered(fault.clone()));
+        }
+        State::Done(Ok(self.report))
+    }
+
+    fn push(&mut self, current: &NotificationMetadata, outcome: DeliveryOutcome) {
         self.report.notifications.push(NotificationResult {
             seq_number: current.seq_number,
             operation: current.profile_management_operation,
@@ -265,7 +312,6 @@ impl Progress {
             iccid: current.iccid,
             outcome,
         });
-        self.next()
     }
 
     /// The next notification, or the report.
@@ -348,7 +394,10 @@ impl ExpectPendingNotification {
                 }
             }
             Input::CardFailure(failure) => match card_failure(command, failure) {
-                fault @ Fault::TransportFailed(_) => return failed(fault),
+                fault if card_unreachable(&fault) => {
+                    let outcome = DeliveryOutcome::NotDelivered(fault.clone());
+                    return self.progress.card_lost(&self.current, outcome, &fault);
+                }
                 fault => Err(fault),
             },
             _ => return State::ExpectPendingNotification(self),
@@ -433,7 +482,11 @@ impl ExpectNotificationSent {
                 Err(fault) => DeliveryOutcome::DeliveredNotRemoved(fault),
             },
             Input::CardFailure(failure) => match card_failure(command, failure) {
-                fault @ Fault::TransportFailed(_) => return failed(fault),
+                // The server has it: delivered, not removed; the rest were not tried.
+                fault if card_unreachable(&fault) => {
+                    let outcome = DeliveryOutcome::DeliveredNotRemoved(fault.clone());
+                    return self.progress.card_lost(&self.current, outcome, &fault);
+                }
                 fault => DeliveryOutcome::DeliveredNotRemoved(fault),
             },
             _ => return State::ExpectNotificationSent(self),

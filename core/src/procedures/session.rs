@@ -13,7 +13,9 @@ use super::common::{
 };
 use super::error::{CardRefusal, Fault, reason_name};
 use super::{Awaiting, Es10Command, Input, ServerFunction, ServerRequest};
-use crate::es9::{self, AuthenticateClientOk, EmptyBody, Es9Function, TransactionId};
+use crate::es9::{
+    self, AuthenticateClientOk, EmptyBody, Es9Function, GetBoundProfilePackageOk, TransactionId,
+};
 use crate::messages::{
     CancelSessionError, CancelSessionReason, CancelSessionRequest, CancelSessionResponse,
 };
@@ -135,9 +137,11 @@ impl fmt::Display for CardCancellation {
 pub enum ServerCancellation {
     /// ES9+ cancelSession was executed.
     Cancelled,
-    /// The card's refusal of AuthenticateServer went to the SM-DP+ in ES9+ authenticateClient
-    /// (whose request carries either alternative of AuthenticateServerResponse, SGP.22
-    /// §5.6.3), which ends the server's session; there was no signed cancellation to send.
+    /// The card's refusal went to the SM-DP+, which ends the server's session: a refusal of
+    /// AuthenticateServer in ES9+ authenticateClient (SGP.22 §5.6.3), a refusal of
+    /// PrepareDownload in ES9+ getBoundProfilePackage (§5.6.2); each request carries either
+    /// alternative of the card's response. No ES9+ cancelSession follows, even when the card
+    /// then signed a cancellation: the server has no session left to cancel.
     InformedOfCardRefusal,
     /// Nothing to send: the card signed no cancellation.
     NothingToSend,
@@ -152,9 +156,7 @@ impl fmt::Display for ServerCancellation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerCancellation::Cancelled => f.write_str("cancelled"),
-            ServerCancellation::InformedOfCardRefusal => {
-                f.write_str("told of the card's refusal in authenticateClient")
-            }
+            ServerCancellation::InformedOfCardRefusal => f.write_str("told of the card's refusal"),
             ServerCancellation::NothingToSend => f.write_str("not told (nothing signed to send)"),
             ServerCancellation::NotAttempted => f.write_str("not told"),
             ServerCancellation::Failed(fault) => write!(f, "not cancelled ({fault})"),
@@ -162,8 +164,9 @@ impl fmt::Display for ServerCancellation {
     }
 }
 
-/// The cancellation sub-machine: optionally forward the card's AuthenticateServer refusal,
-/// then ES10b CancelSession, then ES9+ cancelSession with the card's signed answer.
+/// The cancellation sub-machine: optionally forward the card's refusal of AuthenticateServer
+/// or PrepareDownload, then ES10b CancelSession, then ES9+ cancelSession with the card's signed
+/// answer (unless the server was told of the refusal, which ended its session).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Cancel {
     record: SessionRecord,
@@ -178,8 +181,9 @@ pub(crate) struct Cancel {
 /// Where a cancellation stands, named after what it expects next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum CancelState {
-    /// The SM-DP+'s answer to authenticateClient carrying the card's refusal.
-    ExpectAuthenticateClient(ServerRequest),
+    /// The SM-DP+'s answer to authenticateClient or getBoundProfilePackage carrying the card's
+    /// refusal.
+    ExpectForwardedRefusal(ServerRequest),
     /// The card's answer to ES10b CancelSession.
     ExpectCancelSession(Pending),
     /// The SM-DP+'s answer to ES9+ cancelSession.
@@ -213,17 +217,54 @@ impl Cancel {
         reason: CancelSessionReason,
         authenticate_server_response: Vec<u8>,
     ) -> Self {
+        let transaction_id = record.transaction_id;
+        Cancel::forward(
+            record,
+            reason,
+            Es9Function::AuthenticateClient,
+            &es9::AuthenticateClientRequest {
+                transaction_id,
+                authenticate_server_response,
+            },
+        )
+    }
+
+    /// Starts by forwarding the card's PrepareDownload error to ES9+ getBoundProfilePackage
+    /// (SGP.22 §3.1.3, §5.6.2: prepareDownloadResponse carries either alternative), so that the
+    /// SM-DP+ ends its session, then cancels on the card.
+    pub(crate) fn forwarding_prepare_download(
+        record: SessionRecord,
+        reason: CancelSessionReason,
+        prepare_download_response: Vec<u8>,
+    ) -> Self {
+        let transaction_id = record.transaction_id;
+        Cancel::forward(
+            record,
+            reason,
+            Es9Function::GetBoundProfilePackage,
+            &es9::GetBoundProfilePackageRequest {
+                transaction_id,
+                prepare_download_response,
+            },
+        )
+    }
+
+    /// Forwards a card refusal in `function`, then cancels on the card. Should the request not
+    /// build, the card is cancelled and the server told with cancelSession instead.
+    fn forward<B: Serialize>(
+        record: SessionRecord,
+        reason: CancelSessionReason,
+        function: Es9Function,
+        body: &B,
+    ) -> Self {
         let mut cancel = Cancel::new(record, reason);
         let request = server_request(
             &cancel.record.smdp_address,
-            ServerFunction::Es9(Es9Function::AuthenticateClient),
-            &es9::AuthenticateClientRequest {
-                transaction_id: cancel.record.transaction_id,
-                authenticate_server_response,
-            },
+            ServerFunction::Es9(function),
+            body,
         );
         if let Ok(request) = request {
-            cancel.state = CancelState::ExpectAuthenticateClient(request);
+            cancel.state = CancelState::ExpectForwardedRefusal(request);
         }
         cancel
     }
@@ -294,7 +335,7 @@ impl Cancel {
 
     pub(crate) fn pending(&self) -> Option<Pending> {
         match &self.state {
-            CancelState::ExpectAuthenticateClient(request)
+            CancelState::ExpectForwardedRefusal(request)
             | CancelState::ExpectServerCancelSession(request) => {
                 Some(Pending::Server(request.clone()))
             }
@@ -305,7 +346,7 @@ impl Cancel {
 
     pub(crate) fn awaiting(&self) -> Awaiting {
         match &self.state {
-            CancelState::ExpectAuthenticateClient(request)
+            CancelState::ExpectForwardedRefusal(request)
             | CancelState::ExpectServerCancelSession(request) => Awaiting::Server(request.function),
             CancelState::ExpectCancelSession(pending) => pending.awaiting(),
             CancelState::Finished => Awaiting::Nothing,
@@ -319,8 +360,8 @@ impl Cancel {
     /// Takes the answer to what is pending; other inputs change nothing.
     pub(crate) fn handle(mut self, input: Input) -> Self {
         match core::mem::replace(&mut self.state, CancelState::Finished) {
-            CancelState::ExpectAuthenticateClient(request) => {
-                self.on_authenticate_client(request, input)
+            CancelState::ExpectForwardedRefusal(request) => {
+                self.on_forwarded_refusal(request, input)
             }
             CancelState::ExpectCancelSession(pending) => self.on_cancel_session(pending, input),
             CancelState::ExpectServerCancelSession(request) => {
@@ -330,12 +371,18 @@ impl Cancel {
         }
     }
 
-    fn on_authenticate_client(mut self, request: ServerRequest, input: Input) -> Self {
+    fn on_forwarded_refusal(mut self, request: ServerRequest, input: Input) -> Self {
         // Any SGP.22 answer (normally Failed) means the server has seen the refusal.
         self.server = match input {
             Input::Server { status, body } => {
-                match es9::decode_response::<AuthenticateClientOk>(status, &body) {
-                    Ok(_) | Err(es9::Es9Error::Failed { .. }) => {
+                let answer = match request.function {
+                    ServerFunction::Es9(Es9Function::GetBoundProfilePackage) => {
+                        es9::decode_response::<GetBoundProfilePackageOk>(status, &body).map(|_| ())
+                    }
+                    _ => es9::decode_response::<AuthenticateClientOk>(status, &body).map(|_| ()),
+                };
+                match answer {
+                    Ok(()) | Err(es9::Es9Error::Failed { .. }) => {
                         ServerCancellation::InformedOfCardRefusal
                     }
                     Err(e) => ServerCancellation::Failed(es9_fault(request.function, e)),
@@ -345,7 +392,7 @@ impl Cancel {
                 ServerCancellation::Failed(server_failure(&request, failure))
             }
             _ => {
-                self.state = CancelState::ExpectAuthenticateClient(request);
+                self.state = CancelState::ExpectForwardedRefusal(request);
                 return self;
             }
         };
@@ -357,6 +404,12 @@ impl Cancel {
         let command = Es10Command::CancelSession;
         match input {
             Input::Card(bytes) => match card_answer::<CancelSessionResponse>(command, &bytes) {
+                // The server ended its session when told of the refusal: nothing to send it.
+                Ok(CancelSessionResponse::Ok(_))
+                    if self.server == ServerCancellation::InformedOfCardRefusal =>
+                {
+                    self.finish_without_server(CardCancellation::Cancelled);
+                }
                 Ok(CancelSessionResponse::Ok(_)) => {
                     self.card = CardCancellation::Cancelled;
                     self.send_to_server(bytes);

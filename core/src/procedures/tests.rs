@@ -846,31 +846,87 @@ fn a_card_refusing_authenticate_server_is_reported_to_the_server() {
     assert!(end.is_complete());
 }
 
+fn prepare_download_refusal() -> Vec<u8> {
+    PrepareDownloadResponse::Error(PrepareDownloadResponseError {
+        transaction_id: session!("transaction-id.bin").to_vec(),
+        download_error_code: DownloadErrorCode::InvalidSignature,
+    })
+    .to_der()
+}
+
+#[test]
+fn a_card_refusing_prepare_download_is_reported_to_the_server() {
+    let mut d = download_at(Point::Prepare);
+    let refusal = prepare_download_refusal();
+    d.handle_card(refusal.clone()).unwrap();
+    // The refusal goes to getBoundProfilePackage, whose request carries either alternative.
+    let request = server_request(&d);
+    assert_eq!(
+        request.function,
+        ServerFunction::Es9(Es9Function::GetBoundProfilePackage)
+    );
+    let body: es9::GetBoundProfilePackageRequest = es9::decode_request(&request.body).unwrap();
+    assert_eq!(body.transaction_id, tid());
+    assert_eq!(body.prepare_download_response, refusal);
+    assert_eq!(
+        d.session_record().unwrap().stage,
+        SessionStage::Authenticated
+    );
+    d.handle_server(200, failed_json("8.1", "6.1")).unwrap();
+    // Then CancelSession on the card; the server, which ended its session, is not called again.
+    assert_eq!(
+        CancelSessionRequest::from_der(&card_request(&d))
+            .unwrap()
+            .reason,
+        CancelSessionReason::UndefinedReason
+    );
+    d.handle_card(cancel_ok(CancelSessionReason::UndefinedReason))
+        .unwrap();
+    let err = done(&d).unwrap_err();
+    assert_eq!(
+        err.fault(),
+        &Fault::CardRefused(CardRefusal::PrepareDownload(
+            DownloadErrorCode::InvalidSignature
+        ))
+    );
+    let end = err.session_end().unwrap();
+    assert_eq!(end.card, CardCancellation::Cancelled);
+    assert_eq!(end.server, ServerCancellation::InformedOfCardRefusal);
+    assert!(end.is_complete());
+    assert!(!err.session_left_open());
+    assert_eq!(d.session_record(), None);
+
+    // The server could not be told: after the card, ES9+ cancelSession is still tried.
+    let mut d = download_at(Point::Prepare);
+    d.handle_card(prepare_download_refusal()).unwrap();
+    d.handle_server_failure(ServerFailure::Connect("refused".into()))
+        .unwrap();
+    d.handle_card(cancel_ok(CancelSessionReason::UndefinedReason))
+        .unwrap();
+    assert_eq!(
+        server_request(&d).function,
+        ServerFunction::Es9(Es9Function::CancelSession)
+    );
+    d.handle_server(200, json(EmptyBody {})).unwrap();
+    let end = done(&d).unwrap_err().session_end().unwrap().clone();
+    assert_eq!(end.card, CardCancellation::Cancelled);
+    assert_eq!(end.server, ServerCancellation::Cancelled);
+    assert_eq!(d.session_record(), None);
+}
+
 #[test]
 fn prepare_download_refusal_and_bad_packages() {
     let mut d = download_at(Point::Prepare);
-    d.handle_card(
-        PrepareDownloadResponse::Error(PrepareDownloadResponseError {
-            transaction_id: session!("transaction-id.bin").to_vec(),
-            download_error_code: DownloadErrorCode::InvalidSignature,
-        })
-        .to_der(),
-    )
-    .unwrap();
+    d.handle_card(prepare_download_refusal()).unwrap();
+    d.handle_server(200, failed_json("8.1", "6.1")).unwrap();
     d.handle_card(cancel_ok(CancelSessionReason::UndefinedReason))
         .unwrap();
-    d.handle_server(200, failed_json("8.10.1", "3.9")).unwrap();
     let err = done(&d).unwrap_err();
     let Fault::CardRefused(refusal) = err.fault() else {
         panic!("{err:?}");
     };
     assert_eq!(refusal.command(), Es10Command::PrepareDownload);
     assert_eq!(refusal.code(), Some(2));
-    // The server had ended the session already: refused, but nothing is left open.
-    assert!(matches!(
-        err.session_end().unwrap().server,
-        ServerCancellation::Failed(Fault::ServerRefused(_))
-    ));
     assert!(!err.session_left_open());
     assert_eq!(d.session_record(), None);
 
@@ -1430,7 +1486,7 @@ fn notification_filters_and_card_trouble() {
     ));
     assert!(report.all_delivered());
 
-    // The card refuses to list, or is lost mid-way: the procedure fails.
+    // The card refuses to list, or cannot be reached to list: the procedure fails.
     let mut n = NotificationDelivery::all();
     n.handle_card(ListNotificationResponse::Error(ListNotificationError::UndefinedError).to_der())
         .unwrap();
@@ -1439,8 +1495,6 @@ fn notification_filters_and_card_trouble() {
         Fault::CardRefused(CardRefusal::ListNotification(_))
     ));
     let mut n = NotificationDelivery::all();
-    n.handle_card(ListNotificationResponse::Ok(list.clone()).to_der())
-        .unwrap();
     n.handle_card_failure(CardFailure::Unreachable("modem reset".into()))
         .unwrap();
     assert!(done(&n).unwrap_err().is_transient());
@@ -1504,4 +1558,81 @@ fn every_error_displays() {
             .to_string()
             .starts_with("APDU")
     );
+}
+
+#[test]
+fn a_card_lost_mid_delivery_keeps_the_report() {
+    let list = vec![
+        metadata(5, NotificationEvent::Install, "dp.example.com"),
+        metadata(6, NotificationEvent::Enable, "dp.example.com"),
+        metadata(7, NotificationEvent::Delete, "dp.example.com"),
+    ];
+    let lost = || CardFailure::Unreachable("modem reset".into());
+    let removed = || {
+        NotificationSentResponse {
+            delete_notification_status: DeleteNotificationStatus::Ok,
+        }
+        .to_der()
+    };
+    let retrieved = |md: &NotificationMetadata| {
+        RetrieveNotificationsListResponse::Ok(vec![other_notification(md)]).to_der()
+    };
+
+    // #5 delivered and removed; #6 accepted by the server, then the card is lost before it is
+    // removed; #7 never tried. Nothing vanishes from the report.
+    let mut n = NotificationDelivery::all();
+    n.handle_card(ListNotificationResponse::Ok(list.clone()).to_der())
+        .unwrap();
+    n.handle_card(retrieved(&list[0])).unwrap();
+    n.handle_server(204, Vec::new()).unwrap();
+    n.handle_card(removed()).unwrap();
+    n.handle_card(retrieved(&list[1])).unwrap();
+    n.handle_server(204, Vec::new()).unwrap();
+    n.handle_card_failure(lost()).unwrap();
+    let report = done(&n).unwrap();
+    let seqs: Vec<u32> = report.notifications.iter().map(|r| r.seq_number).collect();
+    assert_eq!(seqs, [5, 6, 7]);
+    assert_eq!(report.notifications[0].outcome, DeliveryOutcome::Delivered);
+    let fault = Fault::TransportFailed(TransportFailure::Card {
+        command: Es10Command::RemoveNotificationFromList,
+        detail: "modem reset".into(),
+    });
+    assert_eq!(
+        report.notifications[1].outcome,
+        DeliveryOutcome::DeliveredNotRemoved(fault.clone())
+    );
+    assert_eq!(
+        report.notifications[2].outcome,
+        DeliveryOutcome::NotDelivered(fault.clone())
+    );
+    assert!(report.notifications[2].outcome.is_worth_retrying());
+    assert_eq!(report.card_lost(), Some(&fault));
+    assert!(report.card_lost().unwrap().is_transient());
+    assert_eq!(report.delivered().count(), 2);
+    assert!(!report.all_delivered());
+    assert_eq!(n.awaiting(), Awaiting::Nothing);
+
+    // Lost while retrieving the first one: every notification is reported, none delivered.
+    let mut n = NotificationDelivery::new(NotificationFilter::seq_numbers([5, 7]));
+    n.handle_card(ListNotificationResponse::Ok(list.clone()).to_der())
+        .unwrap();
+    n.handle_card_failure(lost()).unwrap();
+    let report = done(&n).unwrap();
+    let seqs: Vec<u32> = report.notifications.iter().map(|r| r.seq_number).collect();
+    assert_eq!(seqs, [5, 7]);
+    let fault = Fault::TransportFailed(TransportFailure::Card {
+        command: Es10Command::RetrieveNotificationsList,
+        detail: "modem reset".into(),
+    });
+    assert!(
+        report
+            .notifications
+            .iter()
+            .all(|r| r.outcome == DeliveryOutcome::NotDelivered(fault.clone()))
+    );
+    assert_eq!(report.failed().count(), 2);
+    assert_eq!(report.card_lost(), Some(&fault));
+
+    // A report without a lost card says so.
+    assert_eq!(DeliveryReport::default().card_lost(), None);
 }
