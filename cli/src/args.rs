@@ -99,8 +99,8 @@ pub struct NetArgs {
     /// DEVELOPMENT ONLY: do not verify server certificates at all.
     #[arg(long, global = true)]
     pub insecure: bool,
-    /// Seconds to wait for each phase of a server's answer.
-    #[arg(long, value_name = "SECS", global = true)]
+    /// Seconds to wait for each phase of a server's answer (1 to 86400, a day).
+    #[arg(long, value_name = "SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub http_timeout: Option<u64>,
     /// Rounds of notification delivery (2 s, then 4 s apart) before the undelivered ones are
     /// left on the eUICC for later.

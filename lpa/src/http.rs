@@ -5,6 +5,7 @@
 //! HTTP stack (a modem's HTTP AT commands, a platform client) implements [`HttpClient`].
 
 use core::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One ES9+/ES11 request.
@@ -69,7 +70,20 @@ pub trait HttpClient: Send + Sync {
     /// Performs `request`.
     fn post(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError>;
 
-    /// Narrows server trust to the CIs whose key identifiers (SKI) the eUICC lists in
-    /// euiccCiPKIdListForVerification. Clients without their own trust store ignore it.
+    /// A client that trusts only the CIs whose key identifiers (SKI) the eUICC lists in
+    /// euiccCiPKIdListForVerification, leaving `self` as it is: the [`Lpa`](crate::Lpa) asks
+    /// for one per eUICC and sends every request through it, so that several LPAs sharing one
+    /// base client cannot narrow (or widen) each other's trust.
+    ///
+    /// `None` (the default) means the client has no trust store of its own to narrow (an
+    /// embedder's platform stack that verifies servers itself): `self` is used as it is.
+    fn narrowed(&self, _ci_pkids: &[Vec<u8>]) -> Option<Arc<dyn HttpClient>> {
+        None
+    }
+
+    /// **Deprecated**, use [`HttpClient::narrowed`]: narrows the trust of this very client, for
+    /// everyone sharing it. The [`Lpa`](crate::Lpa) no longer calls it. Clients without their
+    /// own trust store ignore it. (No `#[deprecated]` attribute yet: implementations outside
+    /// this crate still forward it, and would fail `-D warnings`.)
     fn restrict_to_ci_pkids(&self, _ci_pkids: &[Vec<u8>]) {}
 }

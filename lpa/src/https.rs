@@ -18,10 +18,12 @@
 //! The SM-DP+ and SM-DS present TLS certificates (CERT.DP.TLS, CERT.DS.TLS) issued under a GSMA
 //! CI (SGP.22 §4.5.2.2), so the client trusts CI certificates: the live GSMA RSP2 Root CI1 by
 //! default, the SGP.26 test CIs on request ([`BundledTrust`]), and any roots the caller adds.
-//! Once the LPA has read the eUICC's euiccCiPKIdListForVerification (EUICCInfo1), it calls
-//! [`HttpClient::restrict_to_ci_pkids`] and only the bundled CIs the eUICC lists stay trusted;
-//! the caller's roots always stay. If nothing is left, every request fails with
-//! [`HttpError::Tls`] before connecting.
+//! Once the LPA has read the eUICC's euiccCiPKIdListForVerification (EUICCInfo1), it asks for
+//! [`HttpClient::narrowed`]: a new client (sharing the configuration) in which only the bundled
+//! CIs the eUICC lists stay trusted; the caller's roots always stay. The client it was made
+//! from is unchanged, so LPAs sharing one base client do not touch each other's trust. If
+//! nothing is left, every request of the narrowed client fails with [`HttpError::Tls`] before
+//! connecting.
 //!
 //! Verification is never skipped silently. The development-only [`HttpsConfig::insecure`]
 //! switch accepts any certificate and logs a `warn!` when the client is built, on every request
@@ -33,7 +35,8 @@
 //! [`HttpsConfig::connect_timeout`]; each later phase (sending the request, waiting for the
 //! response head, reading the body) [`HttpsConfig::response_timeout`], and the whole exchange
 //! never more than the two together. A Bound Profile Package can be large and slow to produce,
-//! hence the generous default response timeout. Bodies larger than
+//! hence the generous default response timeout. Neither timeout may exceed [`MAX_TIMEOUT`] (a
+//! day; deadlines are instants, and an instant plus a huge duration overflows). Bodies larger than
 //! [`HttpsConfig::max_response_size`] are refused, never truncated.
 //!
 //! # Errors
@@ -62,7 +65,7 @@
 //!     .build()?;
 //! // After GetEuiccInfo1: trust only the CIs this eUICC lists (here: GSMA RSP2 Root CI1).
 //! let euicc_ci_pkids = vec![lpa::https::GSMA_RSP2_ROOT_CI1.ski.to_vec()];
-//! client.restrict_to_ci_pkids(&euicc_ci_pkids);
+//! let client = client.narrowed(&euicc_ci_pkids).expect("HttpsClient has a trust store");
 //! let request = HttpRequest {
 //!     url: es9::es9plus_url("smdp.example.com", Es9Function::InitiateAuthentication)?,
 //!     headers: es9::REQUEST_HEADERS
@@ -81,7 +84,7 @@ mod trust;
 
 use core::fmt;
 use std::net::SocketAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::UnixTime;
@@ -103,6 +106,10 @@ pub use trust::{
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`HttpsConfig::response_timeout`]: 60 s.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest [`HttpsConfig::connect_timeout`] or [`HttpsConfig::response_timeout`] accepted:
+/// one day. Longer ones (e.g. `Duration::MAX`) are refused by [`HttpsConfig::build`] instead
+/// of overflowing when a deadline is computed.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default for [`HttpsConfig::max_response_size`]: 16 MiB, far above any Bound Profile Package
 /// (a large profile is some hundred KiB, base64 adds a third).
 pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 * 1024 * 1024;
@@ -240,7 +247,8 @@ impl HttpsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpsConfigError {
-    /// A timeout or the size cap is zero, or a host override has no host.
+    /// A timeout is zero or longer than [`MAX_TIMEOUT`], the size cap is zero, or a host
+    /// override has no host.
     InvalidOption(String),
     /// The proxy is not `http://host:port`.
     InvalidProxy(String),
@@ -279,11 +287,19 @@ impl std::error::Error for HttpsConfigError {}
 /// [module documentation](self). Cheap to share behind an `Arc`; requests may run from several
 /// threads at once.
 pub struct HttpsClient {
+    /// The configuration, shared with the clients [`HttpClient::narrowed`] makes.
+    shared: Arc<Shared>,
+    /// The agent for the current trust; replaced only by the deprecated
+    /// [`HttpClient::restrict_to_ci_pkids`].
+    current: RwLock<Current>,
+}
+
+/// What a client and the narrowed clients made from it share.
+#[derive(Debug)]
+struct Shared {
     settings: Settings,
     /// Every anchor the configuration allows, bundled ones first.
     anchors: Vec<Anchor>,
-    /// The agent for the current trust; replaced when the trust is narrowed.
-    current: RwLock<Current>,
 }
 
 /// What does not change after [`HttpsConfig::build`].
@@ -309,7 +325,7 @@ struct Current {
 impl fmt::Debug for HttpsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpsClient")
-            .field("settings", &self.settings)
+            .field("settings", &self.shared.settings)
             .field("trusted", &self.current().trusted)
             .finish_non_exhaustive()
     }
@@ -322,6 +338,12 @@ impl HttpsClient {
             return Err(HttpsConfigError::InvalidOption(
                 "timeouts must not be zero".into(),
             ));
+        }
+        if config.connect_timeout > MAX_TIMEOUT || config.response_timeout > MAX_TIMEOUT {
+            return Err(HttpsConfigError::InvalidOption(format!(
+                "timeouts must not exceed {} s",
+                MAX_TIMEOUT.as_secs()
+            )));
         }
         if config.max_response_size == 0 {
             return Err(HttpsConfigError::InvalidOption(
@@ -383,8 +405,7 @@ impl HttpsClient {
         let all: Vec<&Anchor> = anchors.iter().collect();
         let current = Current::new(&settings, &all).map_err(HttpsConfigError::Tls)?;
         Ok(HttpsClient {
-            settings,
-            anchors,
+            shared: Arc::new(Shared { settings, anchors }),
             current: RwLock::new(current),
         })
     }
@@ -392,7 +413,7 @@ impl HttpsClient {
     /// The CIs trusted right now (after any narrowing), bundled ones first. Empty in
     /// insecure mode, which trusts anything.
     pub fn trusted_cis(&self) -> Vec<TrustedCi> {
-        if self.settings.insecure {
+        if self.shared.settings.insecure {
             return Vec::new();
         }
         self.current().trusted
@@ -405,8 +426,22 @@ impl HttpsClient {
             .clone()
     }
 
+    /// The trust narrowed to `ci_pkids`, from every anchor the configuration allows.
+    fn narrowed_current(&self, ci_pkids: &[Vec<u8>]) -> Current {
+        let kept = trust::narrow(&self.shared.anchors, ci_pkids);
+        let current = Current::new(&self.shared.settings, &kept).unwrap_or_else(|reason| Current {
+            trusted: Vec::new(),
+            agent: Err(reason),
+        });
+        log::info!(
+            "HTTPS trust narrowed to the eUICC's CIs: {}",
+            trust::describe(&kept)
+        );
+        current
+    }
+
     fn map_error(&self, error: ureq::Error) -> HttpError {
-        let s = &self.settings;
+        let s = &self.shared.settings;
         match error {
             ureq::Error::Timeout(which) => HttpError::Timeout(match which {
                 ureq::Timeout::Resolve | ureq::Timeout::Connect => s.connect_timeout,
@@ -489,7 +524,7 @@ impl Current {
 impl HttpClient for HttpsClient {
     fn post(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
         check_https_url(&request.url)?;
-        if self.settings.insecure {
+        if self.shared.settings.insecure {
             log::warn!(
                 "INSECURE: POST {} without verifying the server certificate",
                 request.url
@@ -515,27 +550,33 @@ impl HttpClient for HttpsClient {
         let body = response
             .body_mut()
             .with_config()
-            .limit(self.settings.max_response_size)
+            .limit(self.shared.settings.max_response_size)
             .read_to_vec()
             .map_err(|e| self.map_error(e))?;
         log::debug!("{} answered {status} ({} bytes)", request.url, body.len());
         Ok(HttpResponse { status, body })
     }
 
+    /// A new client sharing this one's configuration, trusting the bundled CIs `ci_pkids`
+    /// lists and the caller's roots; `self` keeps its trust. `None` in insecure mode, which
+    /// verifies nothing to narrow.
+    fn narrowed(&self, ci_pkids: &[Vec<u8>]) -> Option<Arc<dyn HttpClient>> {
+        if self.shared.settings.insecure {
+            log::warn!("INSECURE: trust not narrowed, nothing is verified anyway");
+            return None;
+        }
+        Some(Arc::new(HttpsClient {
+            shared: Arc::clone(&self.shared),
+            current: RwLock::new(self.narrowed_current(ci_pkids)),
+        }))
+    }
+
     fn restrict_to_ci_pkids(&self, ci_pkids: &[Vec<u8>]) {
-        if self.settings.insecure {
+        if self.shared.settings.insecure {
             log::warn!("INSECURE: restrict_to_ci_pkids ignored, nothing is verified anyway");
             return;
         }
-        let kept = trust::narrow(&self.anchors, ci_pkids);
-        let current = Current::new(&self.settings, &kept).unwrap_or_else(|reason| Current {
-            trusted: Vec::new(),
-            agent: Err(reason),
-        });
-        log::info!(
-            "HTTPS trust narrowed to the eUICC's CIs: {}",
-            trust::describe(&kept)
-        );
+        let current = self.narrowed_current(ci_pkids);
         *self
             .current
             .write()
@@ -620,6 +661,19 @@ mod tests {
     fn configuration_is_checked() {
         let zero = HttpsConfig::new().connect_timeout(Duration::ZERO).build();
         assert!(matches!(zero, Err(HttpsConfigError::InvalidOption(_))));
+        // `--http-timeout 18446744073709551615` once panicked inside ureq (instant overflow).
+        for huge in [MAX_TIMEOUT + Duration::from_secs(1), Duration::MAX] {
+            let r = HttpsConfig::new().response_timeout(huge).build();
+            assert!(matches!(r, Err(HttpsConfigError::InvalidOption(_))));
+            let c = HttpsConfig::new().connect_timeout(huge).build();
+            assert!(matches!(c, Err(HttpsConfigError::InvalidOption(_))));
+        }
+        assert!(
+            HttpsConfig::new()
+                .response_timeout(MAX_TIMEOUT)
+                .build()
+                .is_ok()
+        );
         let nothing = HttpsConfig::new().bundled_cis(BundledTrust::None).build();
         assert!(matches!(nothing, Err(HttpsConfigError::NoTrustAnchors)));
         let garbage = HttpsConfig::new()

@@ -510,9 +510,9 @@ fn another_host_name_at_the_testbed_is_refused() {
 fn caller_roots_survive_restriction() {
     let pki = test_pki();
     let server = start_smdp(&pki);
-    let client = client_for(&pki, server.addr());
-    client.restrict_to_ci_pkids(&[]);
-    assert_eq!(client.trusted_cis().len(), 1);
+    let base = client_for(&pki, server.addr());
+    let client = base.narrowed(&[]).unwrap();
+    assert_eq!(base.trusted_cis().len(), 2, "the base keeps the live CI");
     assert_eq!(client.post(&es9_request(HOST, b"{}")).unwrap().status, 200);
 }
 
@@ -808,6 +808,14 @@ fn the_euicc_ci_list_narrows_the_bundled_cis() {
     assert_eq!(client.post(&request).unwrap().status, 200);
 
     // An eUICC that knows the live CI and the brainpool test CI only.
+    let brainpool = client
+        .narrowed(&[
+            GSMA_RSP2_ROOT_CI1.ski.to_vec(),
+            SGP26_TEST_CI_BRP.ski.to_vec(),
+        ])
+        .unwrap();
+    expect_tls(brainpool.post(&request));
+    // The deprecated in-place narrowing still narrows the client itself.
     client.restrict_to_ci_pkids(&[
         GSMA_RSP2_ROOT_CI1.ski.to_vec(),
         SGP26_TEST_CI_BRP.ski.to_vec(),
@@ -819,16 +827,48 @@ fn the_euicc_ci_list_narrows_the_bundled_cis() {
     );
     expect_tls(client.post(&request));
 
-    // A test eUICC listing the NIST test CI.
-    client.restrict_to_ci_pkids(&[SGP26_TEST_CI_NIST.ski.to_vec()]);
-    assert_eq!(client.post(&request).unwrap().status, 200);
+    // A test eUICC listing the NIST test CI: narrowed from everything configured.
+    let nist = client.narrowed(&[SGP26_TEST_CI_NIST.ski.to_vec()]).unwrap();
+    assert_eq!(nist.post(&request).unwrap().status, 200);
 
     // An eUICC listing nothing we have: refused before connecting.
     let accepted = server.accepted();
-    client.restrict_to_ci_pkids(&[vec![0xAA; 20]]);
-    let reason = expect_tls(client.post(&request));
+    let none = client.narrowed(&[vec![0xAA; 20]]).unwrap();
+    let reason = expect_tls(none.post(&request));
     assert!(reason.contains("no trusted CI"), "{reason}");
     assert_eq!(server.accepted(), accepted);
+}
+
+#[test]
+fn narrowing_is_scoped_to_the_new_client_not_the_shared_one() {
+    let ci = sgp26_ci();
+    let now = SystemTime::now();
+    let tls = issue_tls(&ci, HOST, now - DAY, now + DAY);
+    let server = TlsServer::start(&tls, Reply::Answer(200, b"{}".to_vec()));
+    let request = es9_request(HOST, b"{}");
+    // One base client shared by two LPAs (two eUICCs with different CI lists).
+    let base: Arc<dyn HttpClient> = Arc::new(
+        HttpsConfig::new()
+            .bundled_cis(BundledTrust::LiveAndTest)
+            .resolve(HOST, 443, server.addr)
+            .build()
+            .unwrap(),
+    );
+    let test_euicc = base.narrowed(&[SGP26_TEST_CI_NIST.ski.to_vec()]).unwrap();
+    let live_euicc = base.narrowed(&[GSMA_RSP2_ROOT_CI1.ski.to_vec()]).unwrap();
+    // The second narrowing neither narrows the first client nor the base.
+    assert_eq!(test_euicc.post(&request).unwrap().status, 200);
+    expect_tls(live_euicc.post(&request));
+    assert_eq!(base.post(&request).unwrap().status, 200);
+    // Nor does a narrowing widen another: the live eUICC's client stays refused.
+    let _wide = base
+        .narrowed(&[
+            GSMA_RSP2_ROOT_CI1.ski.to_vec(),
+            SGP26_TEST_CI_NIST.ski.to_vec(),
+        ])
+        .unwrap();
+    expect_tls(live_euicc.post(&request));
+    assert_eq!(test_euicc.post(&request).unwrap().status, 200);
 }
 
 #[test]

@@ -35,7 +35,8 @@ use lpa_core::messages::{
     ServerSigned1, StoreMetadataRequest,
 };
 use lpa_core::procedures::{
-    CardCancellation, DeliveryOutcome, ServerCancellation, SessionRecord, SessionStage,
+    CardCancellation, DeliveryOutcome, Fault, ServerCancellation, ServerFailure, SessionRecord,
+    SessionStage, TransportFailure,
 };
 use lpa_testbed::card::SharedCard;
 use lpa_testbed::euicc::{EuiccConfig, EuiccIdentity, SoftEuicc};
@@ -49,6 +50,9 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 // ------------------------------------------------------------------------------- the card side
 
+/// A one-shot card fault: the tag it waits for, and a status word (`None`: an unplugged reader).
+type ScriptedFault = (u32, Option<u16>);
+
 /// What the test sees of the card adapter, and its fault switches.
 #[derive(Clone, Default)]
 struct Probe {
@@ -60,6 +64,9 @@ struct Probe {
     refuse: Arc<Mutex<Option<(u32, u16)>>>,
     /// Fail requests with this tag as an unplugged reader would.
     unplug: Arc<Mutex<Option<u32>>>,
+    /// One-shot faults in order: the next request with the tag gets the status word, or
+    /// (`None`) fails as an unplugged reader would.
+    script: Arc<Mutex<std::collections::VecDeque<ScriptedFault>>>,
     /// Every `set_long_operation` call.
     long_operation: Arc<Mutex<Vec<bool>>>,
     /// `after_profile_switch` calls.
@@ -113,6 +120,18 @@ impl ApduTransport for SoftCard {
             if *self.probe.unplug.lock().unwrap() == Some(tag) {
                 return Err(TransportError::Io("reader removed".into()));
             }
+            let scripted = {
+                let mut script = self.probe.script.lock().unwrap();
+                match script.front() {
+                    Some((t, _)) if *t == tag => script.pop_front(),
+                    _ => None,
+                }
+            };
+            match scripted {
+                Some((_, Some(sw))) => return Ok(sw.to_be_bytes().to_vec()),
+                Some((_, None)) => return Err(TransportError::Io("reader removed".into())),
+                None => {}
+            }
             if let Some((refused, sw)) = *self.probe.refuse.lock().unwrap()
                 && refused == tag
             {
@@ -156,12 +175,13 @@ struct Rule {
     action: Action,
 }
 
-/// The real `HttpsClient`, with faults injected for chosen functions (STYLE habit 7).
+/// The real `HttpsClient`, with faults injected for chosen functions (STYLE habit 7). The
+/// clients it narrows share its rules and records.
 struct FaultyHttp {
-    inner: HttpsClient,
-    rules: Mutex<Vec<Rule>>,
-    calls: Mutex<Vec<String>>,
-    restricted: Mutex<Vec<Vec<Vec<u8>>>>,
+    inner: Arc<dyn HttpClient>,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    calls: Arc<Mutex<Vec<String>>>,
+    restricted: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
 }
 
 impl FaultyHttp {
@@ -232,9 +252,14 @@ impl HttpClient for FaultyHttp {
         }
     }
 
-    fn restrict_to_ci_pkids(&self, ci_pkids: &[Vec<u8>]) {
+    fn narrowed(&self, ci_pkids: &[Vec<u8>]) -> Option<Arc<dyn HttpClient>> {
         self.restricted.lock().unwrap().push(ci_pkids.to_vec());
-        self.inner.restrict_to_ci_pkids(ci_pkids);
+        Some(Arc::new(FaultyHttp {
+            inner: self.inner.narrowed(ci_pkids)?,
+            rules: self.rules.clone(),
+            calls: self.calls.clone(),
+            restricted: self.restricted.clone(),
+        }))
     }
 }
 
@@ -315,10 +340,10 @@ impl Bed {
             probe: Probe::default(),
             store: Arc::new(MemoryStore::new()),
             http: Arc::new(FaultyHttp {
-                inner,
-                rules: Mutex::new(Vec::new()),
-                calls: Mutex::new(Vec::new()),
-                restricted: Mutex::new(Vec::new()),
+                inner: Arc::new(inner),
+                rules: Arc::default(),
+                calls: Arc::default(),
+                restricted: Arc::default(),
             }),
             sleeps: Arc::new(Sleeps::default()),
         }
@@ -1160,7 +1185,18 @@ fn a_bad_signature_is_refused_by_the_card_and_both_sides_end() {
         ),
         "{err}"
     );
-    bed.assert_ended_on_both_sides(&lpa);
+    // lpa-core forwards the card's PrepareDownload error in getBoundProfilePackage (SGP.22
+    // §3.1.3), which ends the server's session; the card's side is cancelled.
+    let end = lpa.last_session_end().unwrap();
+    assert_eq!(end.card, CardCancellation::Cancelled, "{end}");
+    assert_eq!(
+        end.server,
+        ServerCancellation::InformedOfCardRefusal,
+        "{end}"
+    );
+    assert!(bed.card_has_no_session(&end.transaction_id));
+    assert!(bed.installed().is_empty());
+    assert_eq!(bed.stored_record(), None);
 }
 
 #[test]
@@ -1657,5 +1693,124 @@ fn configuration_is_checked() {
     assert_eq!(
         RetryPolicy::new(10, Duration::from_secs(2), Duration::from_secs(30)).backoff(9),
         Duration::from_secs(30)
+    );
+}
+
+// ------------------------------------------------------------------------------- review fixes
+
+/// A card with two pending notifications (downloads without delivery), and its LPA.
+fn two_pending_notifications(bed: &Bed, first: u32) -> Lpa {
+    let mut lpa = bed.lpa_with(
+        bed.config().with_deliver_notifications(false),
+        bed.http.clone(),
+    );
+    for n in [first, first + 1] {
+        let (_, matching_id) = bed.demo(n);
+        lpa.download(bed.code(&matching_id), &mut User::accepting())
+            .unwrap();
+    }
+    assert_eq!(bed.pending().len(), 2);
+    lpa
+}
+
+#[test]
+fn a_card_lost_after_an_unrelated_refusal_is_reported_as_lost_not_refused() {
+    let bed = Bed::new();
+    let mut lpa = two_pending_notifications(&bed, 60);
+    // Notification 1: RetrieveNotificationsList refused with 6A88; notification 2: link lost,
+    // and the card stays away for the retry rounds.
+    bed.probe.script.lock().unwrap().extend([
+        (0xBF2B, Some(0x6A88)),
+        (0xBF2B, None),
+        (0xBF28, None),
+    ]);
+    let report = lpa
+        .process_notifications(NotificationFilter::all())
+        .unwrap();
+    let lost = report.card_lost().expect("the loss is reported");
+    assert!(lost.is_transient(), "{lost}");
+    assert!(!lost.to_string().contains("6A88"), "{lost}");
+    let outcomes: Vec<&DeliveryOutcome> = report.notifications.iter().map(|n| &n.outcome).collect();
+    assert!(
+        matches!(
+            outcomes[0],
+            DeliveryOutcome::NotDelivered(Fault::CardRefused(_))
+        ),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(
+            outcomes[1],
+            DeliveryOutcome::NotDelivered(Fault::TransportFailed(TransportFailure::Card { .. }))
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(bed.pending().len(), 2, "both stay on the card");
+}
+
+#[test]
+fn an_unreadable_euicc_info1_sends_nothing_instead_of_trusting_every_ci() {
+    let bed = Bed::new();
+    let lpa = two_pending_notifications(&bed, 62);
+    drop(lpa);
+    // A fresh LPA has not narrowed its trust yet; the card refuses GetEuiccInfo1 (BF20).
+    *bed.probe.refuse.lock().unwrap() = Some((0xBF20, 0x6A88));
+    let calls = bed.http.calls().len();
+    let mut lpa = bed.lpa();
+    let report = lpa
+        .process_notifications(NotificationFilter::all())
+        .unwrap();
+    assert_eq!(
+        bed.http.calls().len(),
+        calls,
+        "no request without narrowed trust"
+    );
+    assert_eq!(report.notifications.len(), 2);
+    for n in &report.notifications {
+        assert!(
+            matches!(
+                &n.outcome,
+                DeliveryOutcome::NotDelivered(Fault::TransportFailed(TransportFailure::Server {
+                    failure: ServerFailure::Tls(_),
+                    ..
+                }))
+            ),
+            "{:?}",
+            n.outcome
+        );
+    }
+    assert_eq!(bed.pending().len(), 2);
+    // The card answers again: the same LPA narrows and delivers.
+    *bed.probe.refuse.lock().unwrap() = None;
+    let report = lpa
+        .process_notifications(NotificationFilter::all())
+        .unwrap();
+    assert!(report.all_delivered(), "{report:?}");
+}
+
+#[test]
+fn two_lpas_sharing_one_client_narrow_their_own_trust_only() {
+    let bed = Bed::new();
+    let base = HttpsConfig::new()
+        .bundled_cis(BundledTrust::LiveAndTest)
+        .add_root(pki().ci.certificate.clone())
+        .resolve(DEFAULT_SMDP_HOST, 443, bed.server.addr())
+        .build()
+        .unwrap();
+    let base = Arc::new(base);
+    assert_eq!(base.trusted_cis().len(), 4);
+    let before = base.trusted_cis();
+    let shared: Arc<dyn HttpClient> = base.clone();
+    let mut first = bed.lpa_with(bed.config(), shared.clone());
+    let mut second = bed.lpa_with(bed.config(), shared);
+    for (lpa, n) in [(&mut first, 64), (&mut second, 65)] {
+        let (_, matching_id) = bed.demo(n);
+        lpa.download(bed.code(&matching_id), &mut User::accepting())
+            .unwrap();
+    }
+    assert_eq!(
+        base.trusted_cis(),
+        before,
+        "the shared client keeps its trust"
     );
 }

@@ -3,6 +3,7 @@
 //! the [`DownloadUi`], and the session record persisted after every step.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, error, info, log_enabled, trace, warn};
@@ -15,13 +16,11 @@ use lpa_core::procedures::{
     ServerRequest, SessionRecord, Step,
 };
 
-use super::error::{
-    FirstFailures, LpaError, from_procedure, loggable_end, loggable_fault, reason_name,
-};
+use super::error::{Failures, LpaError, from_procedure, loggable_end, loggable_fault, reason_name};
 use super::{DownloadUi, Lpa, Progress};
 use crate::es10::policy::{self, PprVerdict};
 use crate::es10::{Es10Error, redact};
-use crate::http::{HttpError, HttpRequest};
+use crate::http::{HttpClient, HttpError, HttpRequest};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
 
@@ -34,7 +33,7 @@ pub(super) struct Ctx<'u> {
     ui: Option<&'u mut dyn DownloadUi>,
     /// `Some(what the store holds)` when this run persists the session record.
     stored: Option<Option<SessionRecord>>,
-    first: FirstFailures,
+    failures: Failures,
     bpp_total: usize,
     bpp_done: usize,
     loading: bool,
@@ -47,7 +46,7 @@ impl<'u> Ctx<'u> {
         Ctx {
             ui,
             stored: None,
-            first: FirstFailures::default(),
+            failures: Failures::default(),
             bpp_total: 0,
             bpp_done: 0,
             loading: false,
@@ -137,7 +136,7 @@ impl Lpa {
                             info!("{}", loggable_end(end, sensitive));
                         }
                         self.last_session_end = e.session_end().cloned();
-                        from_procedure(e, &mut ctx.first)
+                        from_procedure(e, &mut ctx.failures)
                     });
                 }
             };
@@ -221,9 +220,11 @@ impl Lpa {
         }
         match result {
             Ok(answer) => {
-                if command == Some(Es10Command::GetEuiccInfo1) && !self.trust_restricted {
+                if command == Some(Es10Command::GetEuiccInfo1) && self.narrowed_http.is_none() {
                     match EuiccInfo1::from_der(&answer) {
-                        Ok(info) => self.restrict_trust(&info),
+                        Ok(info) => {
+                            self.restrict_trust(&info);
+                        }
                         Err(e) => debug!("EUICCInfo1 unreadable here ({e}); the machine decides"),
                     }
                 }
@@ -231,9 +232,7 @@ impl Lpa {
             }
             Err(e) => {
                 let failure = card_failure(&e);
-                if ctx.first.card.is_none() {
-                    ctx.first.card = Some(e);
-                }
+                ctx.failures.card(&failure, e);
                 Err(failure)
             }
         }
@@ -244,7 +243,14 @@ impl Lpa {
         request: ServerRequest,
         ctx: &mut Ctx<'_>,
     ) -> Result<(u16, Vec<u8>), ServerFailure> {
-        self.ensure_trust();
+        let http = match self.ensure_trust() {
+            Ok(http) => http,
+            Err(e) => {
+                let failure = server_failure(&e);
+                ctx.failures.http(failure.clone(), e);
+                return Err(failure);
+            }
+        };
         let function = request.function;
         match function {
             ServerFunction::Es9(Es9Function::InitiateAuthentication) => {
@@ -277,7 +283,7 @@ impl Lpa {
             body: request.body,
         };
         let started = Instant::now();
-        match self.http.post(&http_request) {
+        match http.post(&http_request) {
             Ok(response) => {
                 debug!(
                     "{function} < HTTP {} ({} bytes, {} ms){}",
@@ -311,31 +317,37 @@ impl Lpa {
                     started.elapsed().as_millis()
                 );
                 let failure = server_failure(&e);
-                if ctx.first.http.is_none() {
-                    ctx.first.http = Some(e);
-                }
+                ctx.failures.http(failure.clone(), e);
                 Err(failure)
             }
         }
     }
 
-    /// Narrows the HTTP client's trust to the eUICC's CIs before the first request, reading
-    /// EUICCInfo1 when no procedure did yet. A card that cannot say leaves the client's whole
-    /// configured trust in place (still verified, only broader), with a warning.
-    fn ensure_trust(&mut self) {
-        if self.trust_restricted {
-            return;
+    /// The HTTP client narrowed to the eUICC's CIs, made before the first request (reading
+    /// EUICCInfo1 when no procedure did yet).
+    ///
+    /// Fails closed: when the card cannot say which CIs it trusts, no request is sent and the
+    /// step fails as a refusal of trust ([`HttpError::Tls`]). Trusting every configured CI
+    /// instead would let a server under any of them (with `--test-ci`, the SGP.26 test CIs
+    /// whose private keys are public) talk to this eUICC. A session the card already
+    /// cancelled is therefore told to the server only once the card can be read again.
+    fn ensure_trust(&mut self) -> Result<Arc<dyn HttpClient>, HttpError> {
+        if let Some(http) = &self.narrowed_http {
+            return Ok(Arc::clone(http));
         }
         match self.es10.euicc_info1() {
-            Ok(info) => self.restrict_trust(&info.decoded),
-            Err(e) => warn!(
-                "EUICCInfo1 could not be read to narrow the trusted CIs ({e}): \
-                 every configured CI stays trusted"
-            ),
+            Ok(info) => Ok(self.restrict_trust(&info.decoded)),
+            Err(e) => {
+                warn!("EUICCInfo1 could not be read to narrow the trusted CIs ({e}): no request");
+                Err(HttpError::Tls(format!(
+                    "no server is trusted: the eUICC's CI list (EUICCInfo1) could not be read: {e}"
+                )))
+            }
         }
     }
 
-    fn restrict_trust(&mut self, info: &EuiccInfo1) {
+    /// Narrows the trust to the CIs `info` lists, for this LPA only.
+    fn restrict_trust(&mut self, info: &EuiccInfo1) -> Arc<dyn HttpClient> {
         let pkids = &info.euicc_ci_pkid_list_for_verification;
         debug!(
             "the eUICC verifies with CI key IDs {}",
@@ -345,8 +357,12 @@ impl Lpa {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        self.http.restrict_to_ci_pkids(pkids);
-        self.trust_restricted = true;
+        let http = self
+            .http
+            .narrowed(pkids)
+            .unwrap_or_else(|| Arc::clone(&self.http));
+        self.narrowed_http = Some(Arc::clone(&http));
+        http
     }
 
     /// Answers a question: the policy check first (SGP.22 §2.9.2.2), then the user.
@@ -373,7 +389,7 @@ impl Lpa {
                             "the profile's policy rule PPR{ppr} cannot be installed: {reason:?}"
                         );
                         warn!("{detail}; declining with pprNotAllowed");
-                        ctx.first.policy = Some(detail);
+                        ctx.failures.policy = Some(detail);
                         return Answer::Decline(CancelSessionReason::PprNotAllowed);
                     }
                     Some(verdict) => verdict.consent_required(),

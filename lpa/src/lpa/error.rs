@@ -6,8 +6,8 @@ use core::fmt;
 use lpa_core::apdu::StatusWord;
 use lpa_core::messages::CancelSessionReason;
 use lpa_core::procedures::{
-    BadInput, CardCancellation, CardRefusal, DeliveryOutcome, Fault, Installation, ProcedureError,
-    ServerCancellation, SessionEnd, TransportFailure,
+    BadInput, CardCancellation, CardFailure, CardRefusal, DeliveryOutcome, Fault, Installation,
+    ProcedureError, ServerCancellation, ServerFailure, SessionEnd, TransportFailure,
 };
 
 use crate::es10::{Es10Error, PolicyRule};
@@ -368,21 +368,54 @@ impl From<HttpError> for LpaError {
     }
 }
 
-/// What the driver kept of the first failures, to report them as they came (the procedure
-/// itself only keeps a description).
+/// What the driver kept of the failed exchanges, to report a procedure's fault with the
+/// original error (the procedure itself only keeps a description). Each is kept with what the
+/// machine was told, so that the error reported is the one behind the fault the machine ended
+/// with, not an earlier unrelated one (a card refusal on one notification, then the link lost
+/// on the next).
 #[derive(Default)]
-pub(crate) struct FirstFailures {
-    /// The first failed ES10 exchange.
-    pub card: Option<Es10Error>,
-    /// The first failed HTTP exchange.
-    pub http: Option<HttpError>,
+pub(crate) struct Failures {
+    /// The ES10 exchanges that failed because the card could not be reached.
+    card: Vec<(String, Es10Error)>,
+    /// The HTTP exchanges that failed.
+    http: Vec<(ServerFailure, HttpError)>,
     /// Why the profile policy rules refused a profile at download.
     pub policy: Option<String>,
 }
 
+impl Failures {
+    /// Keeps `error`, which the machine was told as `failure`.
+    pub(crate) fn card(&mut self, failure: &CardFailure, error: Es10Error) {
+        match failure {
+            CardFailure::Unreachable(detail) => self.card.push((detail.clone(), error)),
+            // A refusal: the fault carries its status word itself.
+            CardFailure::Apdu(_) => {}
+            // A newer kind of failure: the fault's own description is reported.
+            _ => {}
+        }
+    }
+
+    /// Keeps `error`, which the machine was told as `failure`.
+    pub(crate) fn http(&mut self, failure: ServerFailure, error: HttpError) {
+        self.http.push((failure, error));
+    }
+
+    /// The card error the machine was told as `Unreachable(detail)`, the first such.
+    fn take_card(&mut self, detail: &str) -> Option<Es10Error> {
+        let at = self.card.iter().position(|(d, _)| d == detail)?;
+        Some(self.card.remove(at).1)
+    }
+
+    /// The HTTP error the machine was told as `failure`, the first such.
+    fn take_http(&mut self, failure: &ServerFailure) -> Option<HttpError> {
+        let at = self.http.iter().position(|(f, _)| f == failure)?;
+        Some(self.http.remove(at).1)
+    }
+}
+
 /// The [`LpaError`] for a failed procedure: the fault's group, with the original transport
-/// or HTTP error when the driver kept it.
-pub(crate) fn from_procedure(error: ProcedureError, first: &mut FirstFailures) -> LpaError {
+/// or HTTP error behind that very fault when the driver kept it.
+pub(crate) fn from_procedure(error: ProcedureError, first: &mut Failures) -> LpaError {
     match error.fault() {
         Fault::CardRefused(refusal) => LpaError::Card {
             command: refusal.command().name(),
@@ -406,15 +439,19 @@ pub(crate) fn from_procedure(error: ProcedureError, first: &mut FirstFailures) -
             detail: first.policy.take().unwrap_or_default(),
         },
         Fault::UserDeclined { reason } => LpaError::Declined { reason: *reason },
-        Fault::TransportFailed(TransportFailure::Card { .. }) => match first.card.take() {
-            Some(Es10Error::Transport(e)) => LpaError::Transport(e),
-            Some(other) => LpaError::from(other),
-            None => LpaError::Procedure(error),
-        },
-        Fault::TransportFailed(TransportFailure::Server { .. }) => match first.http.take() {
-            Some(e) => LpaError::Http(e),
-            None => LpaError::Procedure(error),
-        },
+        Fault::TransportFailed(TransportFailure::Card { detail, .. }) => {
+            match first.take_card(detail) {
+                Some(Es10Error::Transport(e)) => LpaError::Transport(e),
+                Some(other) => LpaError::from(other),
+                None => LpaError::Procedure(error),
+            }
+        }
+        Fault::TransportFailed(TransportFailure::Server { failure, .. }) => {
+            match first.take_http(failure) {
+                Some(e) => LpaError::Http(e),
+                None => LpaError::Procedure(error),
+            }
+        }
         Fault::BadInput(
             input @ (BadInput::InvalidAddress { .. }
             | BadInput::NoDefaultSmdpAddress
@@ -500,5 +537,77 @@ pub(crate) fn loggable_outcome(outcome: &DeliveryOutcome, log_sensitive: bool) -
             format!("not delivered ({})", loggable_fault(fault, log_sensitive))
         }
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lpa_core::apdu::ApduError;
+    use lpa_core::procedures::Es10Command;
+
+    use super::*;
+
+    fn unreachable(failures: &mut Failures, error: TransportError) -> String {
+        let error = Es10Error::Transport(error);
+        let detail = error.to_string();
+        failures.card(&CardFailure::Unreachable(detail.clone()), error);
+        detail
+    }
+
+    /// A card refusal (6A88) on one exchange, the link lost on a later one: the lost link is
+    /// what the procedure ended with, and what is reported.
+    #[test]
+    fn a_lost_card_is_not_reported_as_an_earlier_unrelated_card_refusal() {
+        let mut failures = Failures::default();
+        let refusal = ApduError::Status {
+            sw: StatusWord(0x6A88),
+            ins: 0xE2,
+            block: 0,
+        };
+        failures.card(
+            &CardFailure::Apdu(refusal),
+            Es10Error::Apdu {
+                command: crate::es10::Es10Command::RetrieveNotificationsList,
+                error: refusal,
+            },
+        );
+        unreachable(&mut failures, TransportError::Refused("first".into()));
+        let detail = unreachable(&mut failures, TransportError::Io("reader removed".into()));
+        let fault = Fault::TransportFailed(TransportFailure::Card {
+            command: Es10Command::RetrieveNotificationsList,
+            detail,
+        });
+        let error = from_procedure(ProcedureError::from(fault), &mut failures);
+        assert!(
+            matches!(&error, LpaError::Transport(TransportError::Io(e)) if e == "reader removed"),
+            "{error}"
+        );
+        assert_eq!(error.kind(), ErrorKind::CardUnreachable);
+        assert!(error.is_transient());
+    }
+
+    #[test]
+    fn a_server_fault_is_reported_with_its_own_http_error() {
+        let mut failures = Failures::default();
+        failures.http(
+            ServerFailure::Timeout(std::time::Duration::from_secs(60)),
+            HttpError::Timeout(std::time::Duration::from_secs(60)),
+        );
+        failures.http(
+            ServerFailure::Connect("refused".into()),
+            HttpError::Connect("refused".into()),
+        );
+        let fault = Fault::TransportFailed(TransportFailure::Server {
+            function: lpa_core::procedures::ServerFunction::Es9(
+                lpa_core::es9::Es9Function::HandleNotification,
+            ),
+            address: "smdp.example.com".into(),
+            failure: ServerFailure::Connect("refused".into()),
+        });
+        let error = from_procedure(ProcedureError::from(fault), &mut failures);
+        assert!(
+            matches!(error, LpaError::Http(HttpError::Connect(_))),
+            "{error}"
+        );
     }
 }

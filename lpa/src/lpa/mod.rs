@@ -79,9 +79,10 @@ const POLICY_TAGS: [u8; 4] = [0x5A, 0x9F, 0x70, 0x99];
 ///   pprNotAllowed, consent is asked where the RAT requires it, and disabling or deleting a
 ///   profile protected by PPR1/PPR2 is refused with [`LpaError::Policy`] without sending
 ///   anything.
-/// - **TLS trust is the eUICC's.** Before the first request, the HTTP client is narrowed to
-///   the CIs the eUICC lists in euiccCiPKIdListForVerification
-///   ([`HttpClient::restrict_to_ci_pkids`]).
+/// - **TLS trust is the eUICC's.** Before the first request, this LPA makes its own client
+///   narrowed to the CIs the eUICC lists in euiccCiPKIdListForVerification
+///   ([`HttpClient::narrowed`]; the shared `http` is left as it is). When EUICCInfo1 cannot be
+///   read, no request is sent (it fails as [`HttpError::Tls`](crate::http::HttpError::Tls)).
 /// - **Logs keep secrets.** Every ES10 and HTTP exchange is logged (`log` crate, debug and
 ///   trace), with EIDs, ICCIDs, matching IDs, confirmation codes and server messages masked
 ///   unless [`LpaConfig::log_sensitive`] is set.
@@ -140,7 +141,9 @@ pub struct Lpa {
     http: Arc<dyn HttpClient>,
     store: Box<dyn SessionStore>,
     config: LpaConfig,
-    trust_restricted: bool,
+    /// `http` narrowed to the eUICC's CIs ([`HttpClient::narrowed`]), once EUICCInfo1 was read;
+    /// every request goes through it.
+    narrowed_http: Option<Arc<dyn HttpClient>>,
     last_session_end: Option<SessionEnd>,
 }
 
@@ -149,7 +152,7 @@ impl std::fmt::Debug for Lpa {
         f.debug_struct("Lpa")
             .field("es10", &self.es10)
             .field("config", &self.config)
-            .field("trust_restricted", &self.trust_restricted)
+            .field("trust_narrowed", &self.narrowed_http.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -183,7 +186,7 @@ impl Lpa {
             http,
             store,
             config,
-            trust_restricted: false,
+            narrowed_http: None,
             last_session_end: None,
         })
     }
