@@ -3,6 +3,7 @@
 //! (`profileNotInDisabledState`), snake_case for our own keys.
 
 use lpa::es10::EuiccInfo2Report;
+use lpa_core::der::NamedNumber;
 use lpa_core::es9::EventEntry;
 use lpa_core::messages::{
     EuiccConfiguredAddressesResponse, NotificationEvent, NotificationMetadata, OperatorId,
@@ -16,15 +17,13 @@ use serde_json::{Value, json};
 
 use crate::error::CliError;
 
-/// `Foo` / `FooBar` (a Debug name) as SGP.22 writes values: `foo`, `fooBar`; `Unknown(7)`
-/// stays `unknown(7)`.
-pub fn sgp_name(value: &impl core::fmt::Debug) -> String {
-    let debug = format!("{value:?}");
-    let mut chars = debug.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => debug,
-    }
+/// A result code, error code or other INTEGER with named numbers as SGP.22 Annex H spells it
+/// (`installFailedDueToIccidAlreadyExistsOnEuicc`, `ciPKUnknown`); a value SGP.22 v2.5 does not
+/// name is `unknown(7)`.
+pub fn sgp_name(value: &impl NamedNumber) -> String {
+    value
+        .name()
+        .map_or_else(|| format!("unknown({})", value.code()), str::to_owned)
 }
 
 /// Upper-case hex.
@@ -561,13 +560,84 @@ pub fn parse_iccid(text: &str) -> Result<lpa_core::ids::Iccid, CliError> {
 mod tests {
     use super::*;
 
+    /// The names come from SGP.22 Annex H, not from the Rust variant: lower-casing the Debug
+    /// name gave `iccidAlreadyExistsOnEuicc` and `ciPkUnknown`.
     #[test]
-    fn sgp_names_from_debug() {
+    fn sgp_names_are_annex_h_identifiers() {
+        use lpa_core::messages::{
+            AuthenticateErrorCode, BppCommandId, ErrorReason, EuiccCategory, LoadCrlError,
+        };
         assert_eq!(sgp_name(&ProfileState::Enabled), "enabled");
         assert_eq!(
-            sgp_name(&lpa_core::messages::ErrorReason::Scp03tSecurityError),
+            sgp_name(&ErrorReason::Scp03tSecurityError),
             "scp03tSecurityError"
         );
+        assert_eq!(
+            sgp_name(&ErrorReason::IccidAlreadyExistsOnEuicc),
+            "installFailedDueToIccidAlreadyExistsOnEuicc"
+        );
+        assert_eq!(sgp_name(&AuthenticateErrorCode::CiPkUnknown), "ciPKUnknown");
+        assert_eq!(sgp_name(&BppCommandId::ConfigureIsdp), "configureISDP");
+        assert_eq!(
+            sgp_name(&LoadCrlError::InvalidCrlFormat),
+            "invalidCRLFormat"
+        );
+        assert_eq!(sgp_name(&EuiccCategory::Basic), "basicEuicc");
+        assert_eq!(sgp_name(&ErrorReason::Unknown(99)), "unknown(99)");
+    }
+
+    /// `profile download --json`'s `data.failure` of a refused package.
+    #[test]
+    fn failed_installation_json_uses_the_sgp22_identifiers() {
+        use lpa_core::es9::TransactionId;
+        use lpa_core::ids::Iccid;
+        use lpa_core::messages::{BppCommandId, ErrorReason, ProfileClass};
+
+        let iccid = Iccid::from_digits("8949449999999990023").unwrap();
+        let failed = Installation {
+            outcome: InstallOutcome::Failed {
+                bpp_command_id: BppCommandId::ConfigureIsdp,
+                error_reason: ErrorReason::IccidAlreadyExistsOnEuicc,
+            },
+            iccid,
+            metadata: StoreMetadataRequest {
+                iccid,
+                service_provider_name: "Operator".into(),
+                profile_name: "Travel".into(),
+                icon_type: None,
+                icon: None,
+                profile_class: ProfileClass::Operational,
+                notification_configuration_info: None,
+                profile_owner: None,
+                profile_policy_rules: None,
+            },
+            smdp_address: "smdp.example".into(),
+            transaction_id: TransactionId::new(&[1; 16]).unwrap(),
+            seq_number: 1,
+            profile_installation_result: Vec::new(),
+        };
+        let json = installation(&failed)["failure"].clone();
+        assert_eq!(
+            json,
+            json!({
+                "bpp_command_id": "configureISDP",
+                "error_reason": "installFailedDueToIccidAlreadyExistsOnEuicc",
+            })
+        );
+    }
+
+    /// The `error.codes` of a card refusal (`--json` on failure).
+    #[test]
+    fn card_refusal_json_uses_the_sgp22_identifier() {
+        use lpa_core::messages::AuthenticateErrorCode;
+        use lpa_core::procedures::{CardRefusal, Fault};
+
+        let error = crate::lpa_errors::from_fault(&Fault::CardRefused(
+            CardRefusal::AuthenticateServer(AuthenticateErrorCode::CiPkUnknown),
+        ));
+        let codes = &error.to_json()["codes"];
+        assert_eq!(codes["result_code"], 7);
+        assert_eq!(codes["result_name"], "ciPKUnknown");
     }
 
     #[test]

@@ -296,8 +296,8 @@ impl DownloadUi for CliUi {
             self.unconfirmed = Some(Unconfirmed::ConfirmationCode);
             return None;
         }
-        match prompt::ask(
-            &format!("Confirmation code for {smdp_address}: "),
+        match prompt::ask_hidden(
+            &format!("Confirmation code for {smdp_address} (not shown as you type): "),
             prompt::ANSWER_DEADLINE,
         ) {
             Reply::Line(code) if !code.trim().is_empty() => Some(code.trim().to_owned()),

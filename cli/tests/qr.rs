@@ -115,3 +115,63 @@ fn a_qr_code_that_is_no_activation_code_and_a_file_that_is_no_picture() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a PNG or JPEG"), "{}", r.stderr);
 }
+
+/// A PNG of a few dozen bytes whose header declares `width` x `height` RGBA pixels, with no
+/// pixel data.
+fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[]);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// A hostile picture: a tiny file whose header declares 2 000 000 000 x 2 000 000 000 pixels
+/// (16 exabytes) is refused from its header, as bad input, without decoding it.
+#[test]
+fn a_tiny_png_declaring_a_huge_picture_is_refused_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.png");
+    let png = png_header_only(2_000_000_000, 2_000_000_000);
+    assert!(png.len() < 100);
+    std::fs::write(&path, png).unwrap();
+    let r = run(lpa()
+        .arg("--testbed")
+        .arg(dir.path().join("card"))
+        .args(["--json", "profile", "download", "--yes", "--qr"])
+        .arg(&path));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the picture is too large"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("crop it to the QR code"), "{}", r.stderr);
+    assert_eq!(r.json()["error"]["kind"], "invalid_input");
+}

@@ -13,7 +13,8 @@
 //!   implied", X.690 §8.9 order). Missing mandatory fields are errors naming type and field.
 //! - [`der_choice!`](crate::der::der_choice) decodes a CHOICE by its alternative's tag.
 //! - [`der_int_enum!`](crate::der::der_int_enum) gives INTEGER-with-named-numbers types (result
-//!   and error codes) an `Unknown(i64)` variant, because newer peers add codes.
+//!   and error codes) an `Unknown(i64)` variant, because newer peers add codes, and their
+//!   SGP.22 identifiers ([`NamedNumber::name`]), which tools show as SGP.22 spells them.
 //!
 //! Encoding is always DER in declaration order, size first ([`DerValue::value_len`]), then
 //! written into a caller buffer through [`TlvWriter`]. The test suite cross-checks encodings
@@ -609,8 +610,37 @@ macro_rules! __der_choice_impl {
     };
 }
 
+/// An INTEGER with named numbers (X.680 §19), as [`der_int_enum!`](crate::der::der_int_enum)
+/// declares them: SGP.22's result and error codes, profile states and classes.
+pub trait NamedNumber: Copy {
+    /// The INTEGER value.
+    fn code(self) -> i64;
+
+    /// The identifier SGP.22 gives the value, spelled exactly as in Annex H
+    /// (`installFailedDueToIccidAlreadyExistsOnEuicc`, `ciPKUnknown`); `None` for a value this
+    /// version does not name.
+    fn name(self) -> Option<&'static str>;
+}
+
 /// Declares an INTEGER with named numbers (SGP.22 result and error codes). Values a newer peer
 /// sends that this version does not name decode to `Unknown(n)` instead of failing.
+///
+/// Each variant carries its value and the identifier SGP.22 Annex H gives it, because the Rust
+/// variant name cannot always be derived from it (`ciPKUnknown`, `configureISDP`,
+/// `installFailedDueToPEProcessingError`):
+///
+/// ```ignore
+/// der_int_enum! {
+///     /// `ErrorReason`.
+///     pub enum ErrorReason {
+///         /// installFailedDueToIccidAlreadyExistsOnEuicc.
+///         IccidAlreadyExistsOnEuicc = 9 => "installFailedDueToIccidAlreadyExistsOnEuicc",
+///     }
+/// }
+/// ```
+///
+/// The type gets `code`/`from_code`, `name` (the SGP.22 identifier), [`NamedNumber`], and a
+/// `Display` that writes the SGP.22 identifier, or `unknown(n)`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! der_int_enum {
@@ -619,7 +649,7 @@ macro_rules! der_int_enum {
         $vis:vis enum $name:ident {
             $(
                 $(#[$vmeta:meta])*
-                $variant:ident = $value:literal
+                $variant:ident = $value:literal => $sgp_name:literal
             ),* $(,)?
         }
     ) => {
@@ -645,6 +675,34 @@ macro_rules! der_int_enum {
                 match code {
                     $( $value => $name::$variant, )*
                     other => $name::Unknown(other),
+                }
+            }
+
+            /// The identifier SGP.22 Annex H gives the value, spelled as there; `None` for
+            /// `Unknown`.
+            pub fn name(self) -> ::core::option::Option<&'static str> {
+                match self {
+                    $( $name::$variant => ::core::option::Option::Some($sgp_name), )*
+                    $name::Unknown(_) => ::core::option::Option::None,
+                }
+            }
+        }
+
+        impl $crate::der::NamedNumber for $name {
+            fn code(self) -> i64 {
+                $name::code(self)
+            }
+            fn name(self) -> ::core::option::Option<&'static str> {
+                $name::name(self)
+            }
+        }
+
+        /// The SGP.22 identifier (`profileNotInDisabledState`), or `unknown(n)`.
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.name() {
+                    ::core::option::Option::Some(name) => f.write_str(name),
+                    ::core::option::Option::None => ::core::write!(f, "unknown({})", self.code()),
                 }
             }
         }

@@ -20,7 +20,7 @@ der_int_enum! {
     /// `RemoteOpId`.
     pub enum RemoteOpId {
         /// installBoundProfilePackage.
-        InstallBoundProfilePackage = 1,
+        InstallBoundProfilePackage = 1 => "installBoundProfilePackage",
     }
 }
 
@@ -158,17 +158,17 @@ der_int_enum! {
     /// `BppCommandId`: which BPP step failed.
     pub enum BppCommandId {
         /// initialiseSecureChannel.
-        InitialiseSecureChannel = 0,
+        InitialiseSecureChannel = 0 => "initialiseSecureChannel",
         /// configureISDP.
-        ConfigureIsdp = 1,
+        ConfigureIsdp = 1 => "configureISDP",
         /// storeMetadata.
-        StoreMetadata = 2,
+        StoreMetadata = 2 => "storeMetadata",
         /// storeMetadata2.
-        StoreMetadata2 = 3,
+        StoreMetadata2 = 3 => "storeMetadata2",
         /// replaceSessionKeys.
-        ReplaceSessionKeys = 4,
+        ReplaceSessionKeys = 4 => "replaceSessionKeys",
         /// loadProfileElements.
-        LoadProfileElements = 5,
+        LoadProfileElements = 5 => "loadProfileElements",
     }
 }
 
@@ -176,37 +176,37 @@ der_int_enum! {
     /// `ErrorReason` of a failed installation.
     pub enum ErrorReason {
         /// incorrectInputValues.
-        IncorrectInputValues = 1,
+        IncorrectInputValues = 1 => "incorrectInputValues",
         /// invalidSignature.
-        InvalidSignature = 2,
+        InvalidSignature = 2 => "invalidSignature",
         /// invalidTransactionId.
-        InvalidTransactionId = 3,
+        InvalidTransactionId = 3 => "invalidTransactionId",
         /// unsupportedCrtValues.
-        UnsupportedCrtValues = 4,
+        UnsupportedCrtValues = 4 => "unsupportedCrtValues",
         /// unsupportedRemoteOperationType.
-        UnsupportedRemoteOperationType = 5,
+        UnsupportedRemoteOperationType = 5 => "unsupportedRemoteOperationType",
         /// unsupportedProfileClass.
-        UnsupportedProfileClass = 6,
+        UnsupportedProfileClass = 6 => "unsupportedProfileClass",
         /// scp03tStructureError.
-        Scp03tStructureError = 7,
+        Scp03tStructureError = 7 => "scp03tStructureError",
         /// scp03tSecurityError.
-        Scp03tSecurityError = 8,
+        Scp03tSecurityError = 8 => "scp03tSecurityError",
         /// installFailedDueToIccidAlreadyExistsOnEuicc.
-        IccidAlreadyExistsOnEuicc = 9,
+        IccidAlreadyExistsOnEuicc = 9 => "installFailedDueToIccidAlreadyExistsOnEuicc",
         /// installFailedDueToInsufficientMemoryForProfile.
-        InsufficientMemoryForProfile = 10,
+        InsufficientMemoryForProfile = 10 => "installFailedDueToInsufficientMemoryForProfile",
         /// installFailedDueToInterruption.
-        Interruption = 11,
+        Interruption = 11 => "installFailedDueToInterruption",
         /// installFailedDueToPEProcessingError.
-        PeProcessingError = 12,
+        PeProcessingError = 12 => "installFailedDueToPEProcessingError",
         /// installFailedDueToDataMismatch.
-        DataMismatch = 13,
+        DataMismatch = 13 => "installFailedDueToDataMismatch",
         /// testProfileInstallFailedDueToInvalidNaaKey.
-        InvalidNaaKey = 14,
+        InvalidNaaKey = 14 => "testProfileInstallFailedDueToInvalidNaaKey",
         /// pprNotAllowed.
-        PprNotAllowed = 15,
+        PprNotAllowed = 15 => "pprNotAllowed",
         /// installFailedDueToUnknownError.
-        UnknownError = 127,
+        UnknownError = 127 => "installFailedDueToUnknownError",
     }
 }
 

@@ -97,9 +97,9 @@ der_int_enum! {
     /// `ProfileState` (tag `9F70` in ProfileInfo).
     pub enum ProfileState {
         /// The profile is installed but not active.
-        Disabled = 0,
+        Disabled = 0 => "disabled",
         /// The profile is the active one.
-        Enabled = 1,
+        Enabled = 1 => "enabled",
     }
 }
 
@@ -108,11 +108,11 @@ der_int_enum! {
     /// StoreMetadataRequest.profileClass.
     pub enum ProfileClass {
         /// Test profile (SGP.22 §2.9.1).
-        Test = 0,
+        Test = 0 => "test",
         /// Provisioning profile (connectivity for downloading others).
-        Provisioning = 1,
+        Provisioning = 1 => "provisioning",
         /// Operational profile: the ordinary subscription.
-        Operational = 2,
+        Operational = 2 => "operational",
     }
 }
 
@@ -128,9 +128,9 @@ der_int_enum! {
     /// `IconType` (tag `93`).
     pub enum IconType {
         /// JPEG.
-        Jpg = 0,
+        Jpg = 0 => "jpg",
         /// PNG.
-        Png = 1,
+        Png = 1 => "png",
     }
 }
 

@@ -89,21 +89,21 @@ der_int_enum! {
     /// `AuthenticateErrorCode`.
     pub enum AuthenticateErrorCode {
         /// invalidCertificate.
-        InvalidCertificate = 1,
+        InvalidCertificate = 1 => "invalidCertificate",
         /// invalidSignature.
-        InvalidSignature = 2,
+        InvalidSignature = 2 => "invalidSignature",
         /// unsupportedCurve.
-        UnsupportedCurve = 3,
+        UnsupportedCurve = 3 => "unsupportedCurve",
         /// noSessionContext.
-        NoSessionContext = 4,
+        NoSessionContext = 4 => "noSessionContext",
         /// invalidOid.
-        InvalidOid = 5,
+        InvalidOid = 5 => "invalidOid",
         /// euiccChallengeMismatch.
-        EuiccChallengeMismatch = 6,
+        EuiccChallengeMismatch = 6 => "euiccChallengeMismatch",
         /// ciPKUnknown.
-        CiPkUnknown = 7,
+        CiPkUnknown = 7 => "ciPKUnknown",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -179,17 +179,17 @@ der_int_enum! {
     /// `DownloadErrorCode`.
     pub enum DownloadErrorCode {
         /// invalidCertificate.
-        InvalidCertificate = 1,
+        InvalidCertificate = 1 => "invalidCertificate",
         /// invalidSignature.
-        InvalidSignature = 2,
+        InvalidSignature = 2 => "invalidSignature",
         /// unsupportedCurve.
-        UnsupportedCurve = 3,
+        UnsupportedCurve = 3 => "unsupportedCurve",
         /// noSessionContext.
-        NoSessionContext = 4,
+        NoSessionContext = 4 => "noSessionContext",
         /// invalidTransactionId.
-        InvalidTransactionId = 5,
+        InvalidTransactionId = 5 => "invalidTransactionId",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -217,19 +217,19 @@ der_int_enum! {
     /// `CancelSessionReason` (SGP.22 §5.7.14).
     pub enum CancelSessionReason {
         /// endUserRejection: the user declined the profile.
-        EndUserRejection = 0,
+        EndUserRejection = 0 => "endUserRejection",
         /// postponed: the user postponed the download.
-        Postponed = 1,
+        Postponed = 1 => "postponed",
         /// timeout.
-        Timeout = 2,
+        Timeout = 2 => "timeout",
         /// pprNotAllowed: a profile policy rule cannot be accepted.
-        PprNotAllowed = 3,
+        PprNotAllowed = 3 => "pprNotAllowed",
         /// metadataMismatch.
-        MetadataMismatch = 4,
+        MetadataMismatch = 4 => "metadataMismatch",
         /// loadBppExecutionError.
-        LoadBppExecutionError = 5,
+        LoadBppExecutionError = 5 => "loadBppExecutionError",
         /// undefinedReason.
-        UndefinedReason = 127,
+        UndefinedReason = 127 => "undefinedReason",
     }
 }
 
@@ -269,9 +269,9 @@ der_int_enum! {
     /// cancelSessionResponseError.
     pub enum CancelSessionError {
         /// invalidTransactionId.
-        InvalidTransactionId = 5,
+        InvalidTransactionId = 5 => "invalidTransactionId",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 

@@ -48,11 +48,11 @@ der_int_enum! {
     /// initiateAuthenticationError.
     pub enum InitiateAuthenticationError {
         /// invalidDpAddress.
-        InvalidDpAddress = 1,
+        InvalidDpAddress = 1 => "invalidDpAddress",
         /// euiccVersionNotSupportedByDp.
-        EuiccVersionNotSupportedByDp = 2,
+        EuiccVersionNotSupportedByDp = 2 => "euiccVersionNotSupportedByDp",
         /// ciPKNotSupported.
-        CiPkNotSupported = 3,
+        CiPkNotSupported = 3 => "ciPKNotSupported",
     }
 }
 
@@ -96,29 +96,29 @@ der_int_enum! {
     /// authenticateClientError (ES9+).
     pub enum AuthenticateClientError {
         /// eumCertificateInvalid.
-        EumCertificateInvalid = 1,
+        EumCertificateInvalid = 1 => "eumCertificateInvalid",
         /// eumCertificateExpired.
-        EumCertificateExpired = 2,
+        EumCertificateExpired = 2 => "eumCertificateExpired",
         /// euiccCertificateInvalid.
-        EuiccCertificateInvalid = 3,
+        EuiccCertificateInvalid = 3 => "euiccCertificateInvalid",
         /// euiccCertificateExpired.
-        EuiccCertificateExpired = 4,
+        EuiccCertificateExpired = 4 => "euiccCertificateExpired",
         /// euiccSignatureInvalid.
-        EuiccSignatureInvalid = 5,
+        EuiccSignatureInvalid = 5 => "euiccSignatureInvalid",
         /// matchingIdRefused.
-        MatchingIdRefused = 6,
+        MatchingIdRefused = 6 => "matchingIdRefused",
         /// eidMismatch.
-        EidMismatch = 7,
+        EidMismatch = 7 => "eidMismatch",
         /// noEligibleProfile.
-        NoEligibleProfile = 8,
+        NoEligibleProfile = 8 => "noEligibleProfile",
         /// ciPKUnknown.
-        CiPkUnknown = 9,
+        CiPkUnknown = 9 => "ciPKUnknown",
         /// invalidTransactionId.
-        InvalidTransactionId = 10,
+        InvalidTransactionId = 10 => "invalidTransactionId",
         /// insufficientMemory.
-        InsufficientMemory = 11,
+        InsufficientMemory = 11 => "insufficientMemory",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -156,21 +156,21 @@ der_int_enum! {
     /// getBoundProfilePackageError.
     pub enum GetBoundProfilePackageError {
         /// euiccSignatureInvalid.
-        EuiccSignatureInvalid = 1,
+        EuiccSignatureInvalid = 1 => "euiccSignatureInvalid",
         /// confirmationCodeMissing.
-        ConfirmationCodeMissing = 2,
+        ConfirmationCodeMissing = 2 => "confirmationCodeMissing",
         /// confirmationCodeRefused.
-        ConfirmationCodeRefused = 3,
+        ConfirmationCodeRefused = 3 => "confirmationCodeRefused",
         /// confirmationCodeRetriesExceeded.
-        ConfirmationCodeRetriesExceeded = 4,
+        ConfirmationCodeRetriesExceeded = 4 => "confirmationCodeRetriesExceeded",
         /// bppRebindingRefused.
-        BppRebindingRefused = 5,
+        BppRebindingRefused = 5 => "bppRebindingRefused",
         /// downloadOrderExpired.
-        DownloadOrderExpired = 6,
+        DownloadOrderExpired = 6 => "downloadOrderExpired",
         /// invalidTransactionId.
-        InvalidTransactionId = 95,
+        InvalidTransactionId = 95 => "invalidTransactionId",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -209,11 +209,11 @@ der_int_enum! {
     /// cancelSessionError (ES9+).
     pub enum CancelSessionEs9Error {
         /// invalidTransactionId.
-        InvalidTransactionId = 1,
+        InvalidTransactionId = 1 => "invalidTransactionId",
         /// euiccSignatureInvalid.
-        EuiccSignatureInvalid = 2,
+        EuiccSignatureInvalid = 2 => "euiccSignatureInvalid",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -256,21 +256,21 @@ der_int_enum! {
     /// authenticateClientError (ES11).
     pub enum AuthenticateClientEs11Error {
         /// eumCertificateInvalid.
-        EumCertificateInvalid = 1,
+        EumCertificateInvalid = 1 => "eumCertificateInvalid",
         /// eumCertificateExpired.
-        EumCertificateExpired = 2,
+        EumCertificateExpired = 2 => "eumCertificateExpired",
         /// euiccCertificateInvalid.
-        EuiccCertificateInvalid = 3,
+        EuiccCertificateInvalid = 3 => "euiccCertificateInvalid",
         /// euiccCertificateExpired.
-        EuiccCertificateExpired = 4,
+        EuiccCertificateExpired = 4 => "euiccCertificateExpired",
         /// euiccSignatureInvalid.
-        EuiccSignatureInvalid = 5,
+        EuiccSignatureInvalid = 5 => "euiccSignatureInvalid",
         /// eventIdUnknown.
-        EventIdUnknown = 6,
+        EventIdUnknown = 6 => "eventIdUnknown",
         /// invalidTransactionId.
-        InvalidTransactionId = 7,
+        InvalidTransactionId = 7 => "invalidTransactionId",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 

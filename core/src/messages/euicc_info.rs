@@ -105,13 +105,13 @@ der_int_enum! {
     /// `euiccCategory` of EUICCInfo2.
     pub enum EuiccCategory {
         /// other.
-        Other = 0,
+        Other = 0 => "other",
         /// basicEuicc.
-        Basic = 1,
+        Basic = 1 => "basicEuicc",
         /// mediumEuicc.
-        Medium = 2,
+        Medium = 2 => "mediumEuicc",
         /// contactlessEuicc.
-        Contactless = 3,
+        Contactless = 3 => "contactlessEuicc",
     }
 }
 

@@ -36,7 +36,7 @@ der_int_enum! {
     /// listNotificationsResultError.
     pub enum ListNotificationError {
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -114,9 +114,9 @@ der_int_enum! {
     /// notificationsListResultError.
     pub enum RetrieveNotificationsListError {
         /// noResultAvailable.
-        NoResultAvailable = 1,
+        NoResultAvailable = 1 => "noResultAvailable",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -142,11 +142,11 @@ der_int_enum! {
     /// deleteNotificationStatus.
     pub enum DeleteNotificationStatus {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// nothingToDelete.
-        NothingToDelete = 1,
+        NothingToDelete = 1 => "nothingToDelete",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 

@@ -102,9 +102,9 @@ der_int_enum! {
     /// `ProfileInfoListError`.
     pub enum ProfileInfoListError {
         /// incorrectInputValues.
-        IncorrectInputValues = 1,
+        IncorrectInputValues = 1 => "incorrectInputValues",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -142,19 +142,19 @@ der_int_enum! {
     /// enableResult.
     pub enum EnableResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// iccidOrAidNotFound.
-        IccidOrAidNotFound = 1,
+        IccidOrAidNotFound = 1 => "iccidOrAidNotFound",
         /// profileNotInDisabledState.
-        ProfileNotInDisabledState = 2,
+        ProfileNotInDisabledState = 2 => "profileNotInDisabledState",
         /// disallowedByPolicy.
-        DisallowedByPolicy = 3,
+        DisallowedByPolicy = 3 => "disallowedByPolicy",
         /// wrongProfileReenabling.
-        WrongProfileReenabling = 4,
+        WrongProfileReenabling = 4 => "wrongProfileReenabling",
         /// catBusy.
-        CatBusy = 5,
+        CatBusy = 5 => "catBusy",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -180,17 +180,17 @@ der_int_enum! {
     /// disableResult.
     pub enum DisableResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// iccidOrAidNotFound.
-        IccidOrAidNotFound = 1,
+        IccidOrAidNotFound = 1 => "iccidOrAidNotFound",
         /// profileNotInEnabledState.
-        ProfileNotInEnabledState = 2,
+        ProfileNotInEnabledState = 2 => "profileNotInEnabledState",
         /// disallowedByPolicy.
-        DisallowedByPolicy = 3,
+        DisallowedByPolicy = 3 => "disallowedByPolicy",
         /// catBusy.
-        CatBusy = 5,
+        CatBusy = 5 => "catBusy",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -216,15 +216,15 @@ der_int_enum! {
     /// deleteResult.
     pub enum DeleteResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// iccidOrAidNotFound.
-        IccidOrAidNotFound = 1,
+        IccidOrAidNotFound = 1 => "iccidOrAidNotFound",
         /// profileNotInDisabledState.
-        ProfileNotInDisabledState = 2,
+        ProfileNotInDisabledState = 2 => "profileNotInDisabledState",
         /// disallowedByPolicy.
-        DisallowedByPolicy = 3,
+        DisallowedByPolicy = 3 => "disallowedByPolicy",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -260,13 +260,13 @@ der_int_enum! {
     /// resetResult.
     pub enum ResetResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// nothingToDelete.
-        NothingToDelete = 1,
+        NothingToDelete = 1 => "nothingToDelete",
         /// catBusy.
-        CatBusy = 5,
+        CatBusy = 5 => "catBusy",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -292,11 +292,11 @@ der_int_enum! {
     /// setNicknameResult.
     pub enum SetNicknameResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// iccidNotFound.
-        IccidNotFound = 1,
+        IccidNotFound = 1 => "iccidNotFound",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -335,9 +335,9 @@ der_int_enum! {
     /// setDefaultDpAddressResult.
     pub enum SetDefaultDpAddressResult {
         /// ok.
-        Ok = 0,
+        Ok = 0 => "ok",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 
@@ -403,19 +403,19 @@ der_int_enum! {
     /// `LoadCRLResponseError`.
     pub enum LoadCrlError {
         /// invalidSignature.
-        InvalidSignature = 1,
+        InvalidSignature = 1 => "invalidSignature",
         /// invalidCRLFormat.
-        InvalidCrlFormat = 2,
+        InvalidCrlFormat = 2 => "invalidCRLFormat",
         /// notEnoughMemorySpace.
-        NotEnoughMemorySpace = 3,
+        NotEnoughMemorySpace = 3 => "notEnoughMemorySpace",
         /// verificationKeyNotFound.
-        VerificationKeyNotFound = 4,
+        VerificationKeyNotFound = 4 => "verificationKeyNotFound",
         /// fresherCrlAlreadyLoaded.
-        FresherCrlAlreadyLoaded = 5,
+        FresherCrlAlreadyLoaded = 5 => "fresherCrlAlreadyLoaded",
         /// baseCrlMissing.
-        BaseCrlMissing = 6,
+        BaseCrlMissing = 6 => "baseCrlMissing",
         /// undefinedError.
-        UndefinedError = 127,
+        UndefinedError = 127 => "undefinedError",
     }
 }
 

@@ -11,7 +11,7 @@ use alloc::{format, vec};
 use core::fmt::Debug;
 
 use super::*;
-use crate::bpp::{BppCommandKind, BppCommands};
+use crate::bpp::{BppCommandKind, BppCommandRange, BppCommands};
 use crate::der::{BitString, CertificateList, Decode, DecodeError, Encode, ObjectIdentifier};
 use crate::ids::{Eid, Iccid};
 use crate::tlv::Tag;
@@ -193,6 +193,17 @@ fn session_bpp_split_into_store_data_sequences() {
     // Concatenated, the commands are the BPP itself: nothing is dropped or copied twice.
     let joined: Vec<u8> = cmds.iter().flat_map(|c| c.bytes.iter().copied()).collect();
     assert_eq!(joined, bytes);
+    // The same commands as positions in the BPP.
+    let ranges: Vec<_> = BppCommands::new(bytes).unwrap().ranges().collect();
+    let expected: Vec<_> = cmds
+        .iter()
+        .zip(spans)
+        .map(|(cmd, (a, b))| BppCommandRange {
+            kind: cmd.kind,
+            range: a..b,
+        })
+        .collect();
+    assert_eq!(ranges, expected);
 }
 
 #[test]
@@ -218,6 +229,16 @@ fn bpp_split_with_replace_session_keys_and_bad_structures() {
     assert_eq!(cmds[4].bytes, hex("A2038701CC"));
     let joined: Vec<u8> = cmds.iter().flat_map(|c| c.bytes.iter().copied()).collect();
     assert_eq!(joined, with_a2);
+    // Ranges and slices agree, also from part-way through the iteration.
+    let mut commands = BppCommands::new(&with_a2).unwrap();
+    let first = commands.next().unwrap();
+    let ranges: Vec<_> = commands.ranges().collect();
+    assert_eq!(ranges.len(), cmds.len() - 1);
+    assert_eq!(first.bytes, &with_a2[..ranges[0].range.start]);
+    for (range, cmd) in ranges.iter().zip(&cmds[1..]) {
+        assert_eq!(range.kind, cmd.kind);
+        assert_eq!(&with_a2[range.range.clone()], cmd.bytes);
+    }
 
     use crate::bpp::BppError;
     // No A3 at all.
@@ -1144,4 +1165,103 @@ fn default_profile_class_is_omitted_in_der() {
         ..m
     };
     encodes_to(&test, &format!("BF2517 {base} 950100"));
+}
+
+/// The names the CLI prints and the errors quote are SGP.22 Annex H's identifiers, spelled as
+/// there: a sample from every kind of code, chosen where the spelling cannot be derived from the
+/// Rust variant (acronyms, the installFailedDueTo prefix, the euicc suffix).
+#[test]
+fn named_numbers_carry_the_sgp22_identifiers() {
+    use crate::der::NamedNumber;
+
+    fn check<T: NamedNumber + Debug>(value: T, code: i64, name: &str) {
+        assert_eq!(value.code(), code, "{value:?}");
+        assert_eq!(value.name(), Some(name), "{value:?}");
+    }
+    check(
+        ErrorReason::IccidAlreadyExistsOnEuicc,
+        9,
+        "installFailedDueToIccidAlreadyExistsOnEuicc",
+    );
+    check(
+        ErrorReason::InsufficientMemoryForProfile,
+        10,
+        "installFailedDueToInsufficientMemoryForProfile",
+    );
+    check(
+        ErrorReason::Interruption,
+        11,
+        "installFailedDueToInterruption",
+    );
+    check(
+        ErrorReason::PeProcessingError,
+        12,
+        "installFailedDueToPEProcessingError",
+    );
+    check(
+        ErrorReason::DataMismatch,
+        13,
+        "installFailedDueToDataMismatch",
+    );
+    check(
+        ErrorReason::InvalidNaaKey,
+        14,
+        "testProfileInstallFailedDueToInvalidNaaKey",
+    );
+    check(
+        ErrorReason::UnknownError,
+        127,
+        "installFailedDueToUnknownError",
+    );
+    check(ErrorReason::Scp03tSecurityError, 8, "scp03tSecurityError");
+    check(BppCommandId::ConfigureIsdp, 1, "configureISDP");
+    check(BppCommandId::StoreMetadata2, 3, "storeMetadata2");
+    check(AuthenticateErrorCode::CiPkUnknown, 7, "ciPKUnknown");
+    check(AuthenticateClientError::CiPkUnknown, 9, "ciPKUnknown");
+    check(
+        InitiateAuthenticationError::CiPkNotSupported,
+        3,
+        "ciPKNotSupported",
+    );
+    check(
+        InitiateAuthenticationError::EuiccVersionNotSupportedByDp,
+        2,
+        "euiccVersionNotSupportedByDp",
+    );
+    check(LoadCrlError::InvalidCrlFormat, 2, "invalidCRLFormat");
+    check(EuiccCategory::Basic, 1, "basicEuicc");
+    check(EuiccCategory::Contactless, 3, "contactlessEuicc");
+    check(
+        EnableResult::ProfileNotInDisabledState,
+        2,
+        "profileNotInDisabledState",
+    );
+    check(DisableResult::CatBusy, 5, "catBusy");
+    check(
+        GetBoundProfilePackageError::InvalidTransactionId,
+        95,
+        "invalidTransactionId",
+    );
+    check(CancelSessionReason::EndUserRejection, 0, "endUserRejection");
+    check(CancelSessionReason::UndefinedReason, 127, "undefinedReason");
+    check(ProfileClass::Operational, 2, "operational");
+    check(ProfileState::Enabled, 1, "enabled");
+    check(IconType::Png, 1, "png");
+    check(
+        RemoteOpId::InstallBoundProfilePackage,
+        1,
+        "installBoundProfilePackage",
+    );
+}
+
+#[test]
+fn unknown_named_number_has_no_name_and_displays_its_value() {
+    let unknown = ErrorReason::from_code(99);
+    assert_eq!(unknown, ErrorReason::Unknown(99));
+    assert_eq!(unknown.name(), None);
+    assert_eq!(unknown.to_string(), "unknown(99)");
+    assert_eq!(
+        ErrorReason::from_code(12).to_string(),
+        "installFailedDueToPEProcessingError"
+    );
 }
