@@ -9,6 +9,15 @@
 //! [`Lpa`] is the facade: download, discovery, profile management, notifications and the
 //! recovery of a session a crash left open, in one object.
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod es10;
 pub mod http;

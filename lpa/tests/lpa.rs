@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use lpa::es10::redact;
 use lpa::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use lpa::https::{BundledTrust, HttpsClient, HttpsConfig};
-use lpa::storage::{MemoryStore, SessionStore};
+use lpa::storage::{MemoryStore, SessionStore, StorageError};
 use lpa::transport::{ApduTransport, TransportError};
 use lpa::{
     Answer, DownloadRequest, DownloadUi, ErrorKind, Lpa, LpaConfig, LpaError, NotificationFilter,
@@ -1372,6 +1372,252 @@ fn a_download_first_ends_a_stranded_session() {
     assert_eq!(bed.stored_record(), None);
 }
 
+/// A download that strands its session (Prepared, open on both sides); returns the record.
+fn strand_a_session(bed: &Bed, lpa: &mut Lpa, n: u32) -> SessionRecord {
+    let (_, matching_id) = bed.demo(n);
+    bed.http
+        .inject("getBoundProfilePackage", 1, Action::Timeout);
+    *bed.probe.unplug.lock().unwrap() = Some(0xBF41);
+    lpa.download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap_err();
+    *bed.probe.unplug.lock().unwrap() = None;
+    bed.http.clear();
+    let stranded = bed.stored_record().unwrap();
+    assert_eq!(stranded.stage, SessionStage::Prepared);
+    stranded
+}
+
+#[test]
+fn a_download_is_refused_while_a_stranded_session_cannot_be_ended() {
+    let bed = Bed::new();
+    let mut lpa = bed.lpa();
+    let stranded = strand_a_session(&bed, &mut lpa, 33);
+
+    // The card is back, but the SM-DP+ does not answer cancelSession: the stranded session
+    // cannot be ended, so the new download must not start (its record would replace this one).
+    bed.http.inject("cancelSession", 1, Action::Timeout);
+    let (iccid, matching_id) = bed.demo(34);
+    let calls_before = bed.http.calls().len();
+    let mut user = User::accepting();
+    let err = lpa.download(bed.code(&matching_id), &mut user).unwrap_err();
+    assert!(
+        matches!(err, LpaError::Http(HttpError::Timeout(_))),
+        "{err}"
+    );
+    assert!(matches!(user.events[0], Progress::Recovering { .. }));
+    assert!(user.asked.is_empty(), "no new offer was shown");
+    let calls: Vec<String> = bed.http.calls().split_off(calls_before);
+    assert_eq!(calls, ["cancelSession"], "no new session was started");
+    assert_eq!(bed.status(&iccid), ProfileStatus::Released);
+    // The record survives, the card side now cancelled.
+    let kept = bed.stored_record().unwrap();
+    assert_eq!(kept.transaction_id, stranded.transaction_id);
+    assert!(matches!(kept.stage, SessionStage::CardCancelled { .. }));
+    assert_eq!(lpa.stranded_session().unwrap(), Some(kept));
+    let end = lpa.last_session_end().unwrap();
+    assert_eq!(end.transaction_id, stranded.transaction_id);
+    assert!(!end.is_complete(), "{end}");
+
+    // The server answers again: recover() ends it. Then a fresh stranded session whose card
+    // side is still open, and a card unplugged during its recovery: refused the same way.
+    lpa.recover().unwrap().unwrap();
+    let stranded = strand_a_session(&bed, &mut lpa, 35);
+    *bed.probe.unplug.lock().unwrap() = Some(0xBF41);
+    let err = lpa
+        .download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CardUnreachable, "{err}");
+    assert_eq!(bed.stored_record(), Some(stranded.clone()));
+    *bed.probe.unplug.lock().unwrap() = None;
+
+    // Once both can be reached, recover() ends it and downloads work again.
+    let end = lpa.recover().unwrap().unwrap();
+    assert_eq!(end.transaction_id, stranded.transaction_id);
+    assert_eq!(end.server, ServerCancellation::Cancelled);
+    assert_eq!(bed.stored_record(), None);
+    let report = lpa
+        .download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap();
+    assert_eq!(report.installation.iccid, iccid);
+    assert!(report.recovered.is_none());
+}
+
+#[test]
+fn an_abandoned_stranded_session_no_longer_blocks_downloads() {
+    let bed = Bed::new();
+    let mut lpa = bed.lpa();
+    let stranded = strand_a_session(&bed, &mut lpa, 36);
+    assert_eq!(lpa.abandon_stranded_session().unwrap(), Some(stranded));
+    assert_eq!(bed.stored_record(), None);
+    assert_eq!(lpa.abandon_stranded_session().unwrap(), None);
+    let (iccid, matching_id) = bed.demo(37);
+    let report = lpa
+        .download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap();
+    assert_eq!(report.installation.iccid, iccid);
+}
+
+/// A session store that fails on demand: loads, or the next `failing_saves` saves.
+#[derive(Default)]
+struct FailingStore {
+    inner: MemoryStore,
+    failing_loads: std::sync::atomic::AtomicBool,
+    failing_saves: AtomicUsize,
+    /// Every save, in order: the bytes, and whether it was refused.
+    saves: Mutex<Vec<(Vec<u8>, bool)>>,
+    clears: AtomicUsize,
+}
+
+impl FailingStore {
+    fn io_error() -> StorageError {
+        StorageError::Io {
+            path: "/injected/session.json".into(),
+            source: std::io::Error::other("injected by the test"),
+        }
+    }
+}
+
+impl SessionStore for FailingStore {
+    fn load(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.failing_loads.load(Ordering::SeqCst) {
+            return Err(FailingStore::io_error());
+        }
+        self.inner.load()
+    }
+
+    fn save(&self, record: &[u8]) -> Result<(), StorageError> {
+        let refused = self
+            .failing_saves
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        self.saves.lock().unwrap().push((record.to_vec(), refused));
+        if refused {
+            return Err(FailingStore::io_error());
+        }
+        self.inner.save(record)
+    }
+
+    fn clear(&self) -> Result<(), StorageError> {
+        self.clears.fetch_add(1, Ordering::SeqCst);
+        self.inner.clear()
+    }
+}
+
+impl Bed {
+    fn lpa_storing_in(&self, store: Arc<FailingStore>) -> Lpa {
+        let card: SharedCard = self.card.clone();
+        Lpa::new(
+            Box::new(SoftCard {
+                card,
+                probe: self.probe.clone(),
+            }),
+            self.http.clone(),
+            Box::new(store),
+            self.config(),
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn an_unreadable_record_is_removed_by_recover_and_before_a_download() {
+    let bed = Bed::new();
+    let store = Arc::new(FailingStore::default());
+    let mut lpa = bed.lpa_storing_in(store.clone());
+
+    // recover(): reported as Corrupt, and removed.
+    store.inner.save(b"{\"not\": \"a session record\"").unwrap();
+    let err = lpa.recover().unwrap_err();
+    assert!(
+        matches!(err, LpaError::Storage(StorageError::Corrupt(_))),
+        "{err}"
+    );
+    assert_eq!(store.inner.load().unwrap(), None);
+    assert!(lpa.recover().unwrap().is_none());
+    assert!(!bed.probe.saw(0xBF41), "nothing was cancelled on the card");
+
+    // Before a download: dropped, and the download goes ahead.
+    store.inner.save(b"\x00garbage").unwrap();
+    let (iccid, matching_id) = bed.demo(38);
+    let mut user = User::accepting();
+    let report = lpa.download(bed.code(&matching_id), &mut user).unwrap();
+    assert_eq!(report.installation.iccid, iccid);
+    assert!(report.recovered.is_none());
+    assert!(
+        !user
+            .events
+            .iter()
+            .any(|e| matches!(e, Progress::Recovering { .. }))
+    );
+    assert_eq!(store.inner.load().unwrap(), None);
+
+    // A store that cannot be read at all is not a corrupt record: nothing is removed, and
+    // no download starts.
+    store.inner.save(b"kept").unwrap();
+    store.failing_loads.store(true, Ordering::SeqCst);
+    let clears = store.clears.load(Ordering::SeqCst);
+    let err = lpa.recover().unwrap_err();
+    assert!(
+        matches!(err, LpaError::Storage(StorageError::Io { .. })),
+        "{err}"
+    );
+    let (_, matching_id) = bed.demo(39);
+    let calls = bed.http.calls().len();
+    let err = lpa
+        .download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap_err();
+    assert!(
+        matches!(err, LpaError::Storage(StorageError::Io { .. })),
+        "{err}"
+    );
+    assert_eq!(bed.http.calls().len(), calls, "nothing was sent");
+    assert_eq!(store.clears.load(Ordering::SeqCst), clears);
+    store.failing_loads.store(false, Ordering::SeqCst);
+    assert_eq!(store.inner.load().unwrap().as_deref(), Some(&b"kept"[..]));
+}
+
+#[test]
+fn a_failed_record_write_is_logged_and_tried_again_after_the_next_step() {
+    let bed = Bed::new();
+    let store = Arc::new(FailingStore::default());
+    let mut lpa = bed.lpa_storing_in(store.clone());
+    // The first two writes (the record of the session that starts) are refused.
+    store.failing_saves.store(2, Ordering::SeqCst);
+    let (iccid, matching_id) = bed.demo(40);
+    CAPTURING.with(|c| c.set(true));
+    let report = lpa
+        .download(bed.code(&matching_id), &mut User::accepting())
+        .unwrap();
+    CAPTURING.with(|c| c.set(false));
+    // The download is not stopped by it.
+    assert_eq!(report.installation.iccid, iccid);
+    let saves = store.saves.lock().unwrap().clone();
+    let refused: Vec<bool> = saves.iter().map(|(_, refused)| *refused).collect();
+    assert!(refused.len() >= 3, "{refused:?}");
+    assert_eq!(refused[..3], [true, true, false], "{refused:?}");
+    // Each step after a refusal writes the record again, as it is then: the session's
+    // first record was refused, then the next step's (Authenticated) once, then written.
+    let records: Vec<SessionRecord> = saves
+        .iter()
+        .map(|(bytes, _)| serde_json::from_slice(bytes).unwrap())
+        .collect();
+    assert_eq!(records[0].stage, SessionStage::Authenticating);
+    assert_eq!(records[1].stage, SessionStage::Authenticated);
+    assert!(
+        records[..3]
+            .iter()
+            .all(|r| r.transaction_id == records[0].transaction_id)
+    );
+    let logged = my_lines()
+        .iter()
+        .filter(|l| l.contains("the session record could not be stored"))
+        .count();
+    assert_eq!(logged, 2);
+    // Once written, the record is cleared at the end as usual.
+    assert_eq!(store.inner.load().unwrap(), None);
+    assert!(store.clears.load(Ordering::SeqCst) >= 1);
+}
+
 // ------------------------------------------------------------------------------- TLS
 
 /// A download through `http` that must fail before any session exists.
@@ -1646,6 +1892,41 @@ fn logs_show_no_matching_id_confirmation_code_eid_or_iccid_by_default() {
     let lines = my_lines().join("\n");
     assert!(lines.contains(&matching_id));
     assert!(lines.contains(&iccid.to_string()));
+}
+
+#[test]
+fn the_confirmation_code_is_never_logged_even_with_log_sensitive() {
+    let bed = Bed::new();
+    let code = "Q7-ZEBRA-9";
+    let (_, matching_id) = bed.order(ServedProfile::demo(52), None, Some(code), false);
+    CAPTURING.with(|c| c.set(true));
+    let mut lpa = bed.lpa_with(bed.config().with_log_sensitive(true), bed.http.clone());
+    // A wrong code first (refused by the server), then the right one.
+    lpa.download(
+        bed.code(&matching_id),
+        &mut User::with_code("WRONG-CODE-31"),
+    )
+    .unwrap_err();
+    let report = lpa
+        .download(bed.code(&matching_id), &mut User::with_code(code))
+        .unwrap();
+    assert!(report.installation.is_installed());
+    CAPTURING.with(|c| c.set(false));
+    let lines = my_lines();
+    // log_sensitive is on: identifiers are in clear, so the capture is the verbose one.
+    assert!(lines.iter().any(|l| l.contains(&matching_id)));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("confirmation code entered"))
+    );
+    for secret in ["WRONG-CODE-31", code] {
+        let hex = redact::hex(secret.as_bytes());
+        for line in &lines {
+            assert!(!line.contains(secret), "{secret} in clear: {line}");
+            assert!(!line.contains(hex.as_str()), "{secret} in hex: {line}");
+        }
+    }
 }
 
 #[test]

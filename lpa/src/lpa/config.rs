@@ -89,8 +89,9 @@ pub struct LpaConfig {
     /// The ES10 client's settings (ISD-R AIDs, TERMINAL CAPABILITY, segment size). Its
     /// `log_sensitive` is replaced by [`LpaConfig::log_sensitive`].
     pub es10: Es10Config,
-    /// Log EIDs, ICCIDs, matching IDs, confirmation codes and server messages in clear. Off by
-    /// default: turn it on only on a developer's own device.
+    /// Log EIDs, ICCIDs, matching IDs and server messages in clear. Off by default: turn it
+    /// on only on a developer's own device. The confirmation code (a credential) is never
+    /// logged, whatever this says.
     pub log_sensitive: bool,
     /// How undelivered notifications are retried.
     pub notification_retry: RetryPolicy,
@@ -155,7 +156,8 @@ impl LpaConfig {
         self
     }
 
-    /// Logs identifiers and secrets in clear (development only).
+    /// Logs identifiers and matching IDs in clear (development only); never the
+    /// confirmation code.
     pub fn with_log_sensitive(mut self, log_sensitive: bool) -> Self {
         self.log_sensitive = log_sensitive;
         self

@@ -23,6 +23,7 @@ use crate::es10::{Es10Error, redact};
 use crate::http::{HttpClient, HttpError, HttpRequest};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
+use zeroize::Zeroize as _;
 
 /// More steps than any procedure takes (a Bound Profile Package of a few megabytes is some
 /// thousands): reaching it means a bug, reported instead of looping.
@@ -412,23 +413,25 @@ impl Lpa {
                         info!("profile declined ({})", reason_name(reason));
                         Answer::Decline(reason)
                     }
-                    Answer::ConfirmationCode(_) => {
+                    Answer::ConfirmationCode(mut code) => {
+                        // Not passed on: the code held here is wiped before it is dropped.
+                        code.zeroize();
                         warn!("the UI answered the profile question with a code: postponed");
                         Answer::Decline(CancelSessionReason::Postponed)
                     }
                 }
             }
             Question::ConfirmationCode { smdp_address } => {
+                // The code is a credential: never logged, not even with `log_sensitive`
+                // (that setting shows identifiers, not secrets). It is moved into the
+                // machine, which hashes it (SGP.22 §3.1.3.3); this side keeps no copy.
                 let code = ctx
                     .ui
                     .as_deref_mut()
                     .and_then(|ui| ui.confirmation_code(smdp_address));
                 match code {
                     Some(code) => {
-                        debug!(
-                            "confirmation code entered: {}",
-                            redact::secret(&code, self.config.log_sensitive)
-                        );
+                        debug!("confirmation code entered");
                         Answer::ConfirmationCode(code)
                     }
                     None => {
@@ -490,15 +493,24 @@ fn status_summary(body: &[u8]) -> String {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return String::new();
     };
-    let status = &json["header"]["functionExecutionStatus"];
+    let Some(status) = json
+        .get("header")
+        .and_then(|header| header.get("functionExecutionStatus"))
+    else {
+        return String::new();
+    };
+    fn text(value: Option<&serde_json::Value>) -> Option<&str> {
+        value.and_then(serde_json::Value::as_str)
+    }
     let mut out = String::new();
-    if let Some(s) = status["status"].as_str() {
+    if let Some(s) = text(status.get("status")) {
         let _ = write!(out, " {s}");
     }
-    let data = &status["statusCodeData"];
-    if let (Some(subject), Some(reason)) =
-        (data["subjectCode"].as_str(), data["reasonCode"].as_str())
-    {
+    let data = status.get("statusCodeData");
+    if let (Some(subject), Some(reason)) = (
+        text(data.and_then(|d| d.get("subjectCode"))),
+        text(data.and_then(|d| d.get("reasonCode"))),
+    ) {
         let _ = write!(out, " {subject}/{reason}");
     }
     out

@@ -84,8 +84,10 @@ const POLICY_TAGS: [u8; 4] = [0x5A, 0x9F, 0x70, 0x99];
 ///   ([`HttpClient::narrowed`]; the shared `http` is left as it is). When EUICCInfo1 cannot be
 ///   read, no request is sent (it fails as [`HttpError::Tls`](crate::http::HttpError::Tls)).
 /// - **Logs keep secrets.** Every ES10 and HTTP exchange is logged (`log` crate, debug and
-///   trace), with EIDs, ICCIDs, matching IDs, confirmation codes and server messages masked
-///   unless [`LpaConfig::log_sensitive`] is set.
+///   trace), with EIDs, ICCIDs, matching IDs and server messages masked unless
+///   [`LpaConfig::log_sensitive`] is set. The confirmation code is a credential: it is never
+///   logged, whatever the setting, and a copy this facade holds is wiped (`zeroize`) before
+///   it is dropped.
 ///
 /// # Example
 ///
@@ -287,9 +289,12 @@ impl Lpa {
         Ok(end)
     }
 
-    /// Ends a stranded session before a new download: an unreadable record is dropped, a
-    /// session that cannot be ended now is left to expire (the new download's record replaces
-    /// it once its own session starts).
+    /// Ends a stranded session before a new download; an unreadable record is dropped.
+    ///
+    /// A session that cannot be ended now refuses the download with the error that stopped
+    /// its recovery (the card or the server could not be reached), and its record stays in
+    /// the store: the new download's record would otherwise replace it at its first step, and
+    /// the stranded session would never be cancelled at its SM-DP+.
     fn recover_before_download(
         &mut self,
         ui: &mut dyn DownloadUi,
@@ -310,12 +315,36 @@ impl Lpa {
             Ok(end) => Ok(Some(end)),
             Err(e) => {
                 warn!(
-                    "the stranded download session could not be ended now: {}",
+                    "a stranded download session could not be ended ({}): no new download \
+                     until Lpa::recover ends it (or Lpa::abandon_stranded_session drops it)",
                     loggable_error(&e, self.sensitive())
                 );
-                Ok(None)
+                Err(e)
             }
         }
+    }
+
+    /// Removes the record of a stranded session without ending it, and returns it: for a
+    /// session [`Lpa::recover`] can never end (its SM-DP+ is gone for good). The card's
+    /// session is replaced by the next download's; the SM-DP+ keeps its side until it expires
+    /// there. `Ok(None)` when there was none; an unreadable record is removed too.
+    pub fn abandon_stranded_session(&mut self) -> Result<Option<SessionRecord>, LpaError> {
+        let record = match self.stranded_session() {
+            Ok(record) => record,
+            Err(LpaError::Storage(StorageError::Corrupt(e))) => {
+                warn!("the stored session record is unreadable and is removed: {e}");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(record) = &record {
+            warn!(
+                "abandoning the download session {} with {} without ending it",
+                record.transaction_id, record.smdp_address
+            );
+        }
+        self.store.clear()?;
+        Ok(record)
     }
 
     // ------------------------------------------------------------------------- download
@@ -324,7 +353,11 @@ impl Lpa {
     /// required, the confirmation code; then delivers the install notification and older
     /// pending ones (unless [`LpaConfig::deliver_notifications`] is off).
     ///
-    /// A session an earlier crash left open is ended first. Any failure after
+    /// A session an earlier crash left open is ended first; when it cannot be ended now (the
+    /// card or its SM-DP+ cannot be reached), the download is refused with the error that
+    /// stopped it, before any new session starts, and the record is kept
+    /// ([`Lpa::stranded_session`] still returns it): run [`Lpa::recover`] once the card and
+    /// the server can be reached (or [`Lpa::abandon_stranded_session`]). Any failure after
     /// initiateAuthentication ends the session on both sides before the error is returned
     /// ([`Lpa::last_session_end`] tells how); a card refusing the package is
     /// [`LpaError::InstallationFailed`], whose result also went to the SM-DP+.
