@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lpa::ErrorKind;
 use lpa::es10::SegmentSize;
 use lpa::storage::{FileStore, SessionStore};
 use lpa::transport::{ApduTransport, TransportError};
@@ -10,7 +11,7 @@ use lpa_at::{AccessMode, AtOptions, AtTransport, ModemCache};
 use lpa_core::apdu::LogicalChannel;
 
 use crate::args::{AtMode, CardArgs};
-use crate::error::{CliError, ErrorKind};
+use crate::error::CliError;
 use crate::testbed::{SoftCardTransport, Testbed};
 
 /// An opened eUICC.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lpa::es10::Es10Config;
 use lpa::{
-    DeliveryReport, DownloadReport, DownloadRequest, Lpa, LpaConfig, NotificationFilter,
+    DeliveryReport, DownloadReport, DownloadRequest, ErrorKind, Lpa, LpaConfig, NotificationFilter,
     RetryPolicy,
 };
 use lpa_core::messages::ResetOptions;
@@ -16,7 +16,7 @@ use crate::args::{
     ChipCommand, Cli, Command, ConfigCommand, DiscoverArgs, DownloadArgs, NotificationCommand,
     ProfileCommand, ResetArgs,
 };
-use crate::error::{CliError, ErrorKind};
+use crate::error::CliError;
 use crate::lpa_errors::from_lpa;
 use crate::net::NetOptions;
 use crate::output::Output;

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use lpa::http::{HttpClient, HttpError, HttpRequest};
 use lpa::https::{BundledTrust, HttpsClient, HttpsConfig};
 use lpa::storage::FileStore;
-use lpa::{Answer, DownloadRequest, DownloadUi, Lpa, LpaConfig, NotificationFilter, Progress};
+use lpa::{
+    Answer, DownloadRequest, DownloadUi, ErrorKind, Lpa, LpaConfig, NotificationFilter, Progress,
+};
 use lpa::{RetryPolicy, es10::SegmentSize};
 use lpa_at::{AtOptions, AtTransport};
 use lpa_core::ids::Iccid;
@@ -33,7 +35,7 @@ use lpa_testbed::support::{Es2Error, Es2Order, es2_call, order_profile};
 use serde_json::{Value, json};
 
 use crate::args::Cli;
-use crate::error::{CliError, ErrorKind};
+use crate::error::CliError;
 use crate::lpa_errors::from_lpa;
 use crate::output::Output;
 use crate::render;

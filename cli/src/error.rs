@@ -1,86 +1,14 @@
 //! What can go wrong, in classes that scripts can tell apart by the exit code, with the
 //! protocol codes (status word, ES10 result code, ES9+ subject/reason code) kept for the JSON
 //! error document and the plain-words message.
+//!
+//! The classes are the library's [`lpa::ErrorKind`], each with its documented exit code
+//! (README, `cli/JSON.md`): one classification, made by the library.
 
 use core::fmt;
 
+use lpa::ErrorKind;
 use serde::Serialize;
-
-/// The class of a failure; each has its own documented exit code (README, `cli/JSON.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// A bug or an unexpected local failure (exit 1).
-    Internal,
-    /// Bad input: unknown option, malformed ICCID or activation code, unreadable file, no
-    /// default SM-DP+ configured (2).
-    InvalidInput,
-    /// The eUICC refused: an error status word or an ES10 result code (3).
-    CardRefused,
-    /// The SM-DP+/SM-DS refused: ES9+/ES11 `Failed` with subject and reason codes (4).
-    ServerRefused,
-    /// The eUICC could not be reached: serial port, modem, reader, deadline (5).
-    CardUnreachable,
-    /// The server could not be reached or verified: DNS, connect, proxy, TLS, deadline (6).
-    ServerUnreachable,
-    /// The user declined, or a confirmation was needed and nobody could give it (7).
-    Declined,
-    /// The profile's policy rules or the eUICC's rules authorisation table forbid it (8).
-    Policy,
-    /// A peer answered against the protocol (malformed answer, bad signature, wrong
-    /// transactionId) (9).
-    Protocol,
-    /// The LPA's session record could not be read or written (10).
-    Storage,
-}
-
-impl ErrorKind {
-    /// Every kind, in exit-code order (for the documentation test).
-    pub const ALL: [ErrorKind; 10] = [
-        ErrorKind::Internal,
-        ErrorKind::InvalidInput,
-        ErrorKind::CardRefused,
-        ErrorKind::ServerRefused,
-        ErrorKind::CardUnreachable,
-        ErrorKind::ServerUnreachable,
-        ErrorKind::Declined,
-        ErrorKind::Policy,
-        ErrorKind::Protocol,
-        ErrorKind::Storage,
-    ];
-
-    /// The process exit code.
-    pub const fn exit_code(self) -> u8 {
-        match self {
-            ErrorKind::Internal => 1,
-            ErrorKind::InvalidInput => 2,
-            ErrorKind::CardRefused => 3,
-            ErrorKind::ServerRefused => 4,
-            ErrorKind::CardUnreachable => 5,
-            ErrorKind::ServerUnreachable => 6,
-            ErrorKind::Declined => 7,
-            ErrorKind::Policy => 8,
-            ErrorKind::Protocol => 9,
-            ErrorKind::Storage => 10,
-        }
-    }
-
-    /// The stable name used in JSON (`error.kind`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Internal => "internal",
-            ErrorKind::InvalidInput => "invalid_input",
-            ErrorKind::CardRefused => "card_refused",
-            ErrorKind::ServerRefused => "server_refused",
-            ErrorKind::CardUnreachable => "card_unreachable",
-            ErrorKind::ServerUnreachable => "server_unreachable",
-            ErrorKind::Declined => "declined",
-            ErrorKind::Policy => "policy",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Storage => "storage",
-        }
-    }
-}
 
 /// The protocol codes behind a failure, whichever apply (JSON `error.codes`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -197,6 +125,7 @@ impl std::error::Error for CliError {}
 mod tests {
     use super::*;
 
+    /// The library's kinds are the CLI's classes: the exit codes stay the documented ones.
     #[test]
     fn exit_codes_are_distinct_and_stable() {
         let codes: Vec<u8> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();

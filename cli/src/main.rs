@@ -85,5 +85,5 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .failure(&error);
     }
     let _ = e.print();
-    ExitCode::from(error::ErrorKind::InvalidInput.exit_code())
+    ExitCode::from(lpa::ErrorKind::InvalidInput.exit_code())
 }

@@ -652,6 +652,61 @@ fn exit_code_when_the_server_breaks_the_protocol() {
     assert_eq!(r.json()["error"]["kind"], "protocol");
 }
 
+/// An HTTP error without an SGP.22 answer is `protocol` (exit 9, cli/JSON.md) when a
+/// notification gets it, as in a download.
+#[test]
+fn exit_code_when_a_notification_gets_http_500_without_an_sgp22_answer() {
+    let bed = Bed::new();
+    let iccid = bed.install(16).to_string();
+    // The server is unreachable: the enable notification stays on the card.
+    let r = run(bed
+        .lpa_at(closed_port())
+        .arg("--json")
+        .args(["profile", "enable", &iccid]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let failing = common::BogusServer::answering(&bed.pki, common::HTTP_500_HTML);
+    let r = run(bed
+        .lpa_at(failing.addr())
+        .arg("--json")
+        .args(["notification", "process"]));
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    let json = r.json();
+    assert_eq!(json["error"]["kind"], "protocol", "{json:#}");
+    assert_eq!(json["error"]["exit_code"], 9);
+    assert_eq!(json["error"]["codes"]["http_status"], 500, "{json:#}");
+    let failed = &json["data"]["notifications"][0];
+    assert_eq!(failed["outcome"], "not_delivered");
+    assert_eq!(failed["error"]["kind"], "protocol");
+    assert_eq!(failed["error"]["exit_code"], 9);
+    // The notification stays for a server that answers.
+    let (_, json) = bed.json(&["notification", "list"]);
+    assert_eq!(json["data"]["notifications"].as_array().unwrap().len(), 1);
+}
+
+/// No ISD-R under the AID given: the eUICC cannot be reached (exit 5, cli/JSON.md), not a
+/// refusal.
+#[test]
+fn exit_code_when_there_is_no_isd_r() {
+    let bed = Bed::new();
+    let r = run(bed.lpa().arg("--json").args([
+        "--isd-r-aid",
+        "A0000005591010FFFFFFFF8900000199",
+        "chip",
+        "info",
+    ]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let json = r.json();
+    assert_eq!(json["error"]["kind"], "card_unreachable", "{json:#}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no ISD-R"),
+        "{json:#}"
+    );
+}
+
 #[test]
 fn exit_code_when_the_session_store_fails() {
     let bed = Bed::new();

@@ -220,8 +220,15 @@ pub fn other_smdp() -> SmdpServer {
     .unwrap()
 }
 
+/// `200 {}`: not an SGP.22 answer.
+pub const HTTP_200_EMPTY_JSON: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+
+/// `500` with an HTML page and no SGP.22 header (`X-Admin-Protocol`) or body.
+pub const HTTP_500_HTML: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 22\r\nConnection: close\r\n\r\n<html>it broke</html>\n";
+
 /// An HTTPS server with the testbed's own TLS certificate (so TLS passes) that answers every
-/// request `200 {}`: not an SGP.22 answer. Stops and joins its thread on drop.
+/// request the same way: `200 {}` ([`BogusServer::start`]), or any raw HTTP response
+/// ([`BogusServer::answering`]). Stops and joins its thread on drop.
 pub struct BogusServer {
     addr: SocketAddr,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -230,6 +237,11 @@ pub struct BogusServer {
 
 impl BogusServer {
     pub fn start(pki: &TestPki) -> BogusServer {
+        BogusServer::answering(pki, HTTP_200_EMPTY_JSON)
+    }
+
+    /// Answers every request with `response` (status line, headers and body).
+    pub fn answering(pki: &TestPki, response: &'static [u8]) -> BogusServer {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
@@ -284,9 +296,7 @@ impl BogusServer {
                         }
                     }
                 }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
-                );
+                let _ = stream.write_all(response);
                 let _ = stream.flush();
                 stream.conn.send_close_notify();
                 let _ = stream.flush();

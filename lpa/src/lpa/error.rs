@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use lpa_core::apdu::StatusWord;
+use lpa_core::apdu::{ApduError, StatusWord};
 use lpa_core::messages::CancelSessionReason;
 use lpa_core::procedures::{
     BadInput, CardCancellation, CardFailure, CardRefusal, DeliveryOutcome, Fault, Installation,
@@ -108,7 +108,7 @@ pub enum ErrorKind {
     CardRefused,
     /// The SM-DP+/SM-DS refused: 4.
     ServerRefused,
-    /// The eUICC could not be reached: 5.
+    /// The eUICC could not be reached (no ISD-R included): 5.
     CardUnreachable,
     /// The server could not be reached or verified: 6.
     ServerUnreachable,
@@ -116,7 +116,7 @@ pub enum ErrorKind {
     Declined,
     /// Forbidden by profile policy rules: 8.
     Policy,
-    /// A peer broke the protocol: 9.
+    /// A peer broke the protocol (an HTTP error without an SGP.22 answer included): 9.
     Protocol,
     /// The session store failed: 10.
     Storage,
@@ -162,28 +162,112 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// Every kind, in exit-code order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Internal,
+        ErrorKind::InvalidInput,
+        ErrorKind::CardRefused,
+        ErrorKind::ServerRefused,
+        ErrorKind::CardUnreachable,
+        ErrorKind::ServerUnreachable,
+        ErrorKind::Declined,
+        ErrorKind::Policy,
+        ErrorKind::Protocol,
+        ErrorKind::Storage,
+    ];
+
+    /// The group of a procedure's fault (a download, a discovery, a notification's delivery):
+    /// the one classification [`LpaError::kind`] and a delivery report's outcomes share.
+    ///
+    /// A peer breaking the protocol is [`ErrorKind::Protocol`], an HTTP error status without
+    /// an SGP.22 answer included (the server did not refuse with codes: it did not answer
+    /// SGP.22 at all). `Fault` and `TransportFailure` are `#[non_exhaustive]`: a kind of fault
+    /// newer than this crate is [`ErrorKind::Internal`], which claims nothing about who is at
+    /// fault, is not retried as a passing failure would be, and asks for a bug report.
+    pub fn of_fault(fault: &Fault) -> ErrorKind {
+        match fault {
+            Fault::CardRefused(_) => ErrorKind::CardRefused,
+            Fault::ServerRefused(_) => ErrorKind::ServerRefused,
+            Fault::PeerMisbehaved(_) => ErrorKind::Protocol,
+            Fault::UserDeclined { .. } => ErrorKind::Declined,
+            Fault::TransportFailed(TransportFailure::Card { .. }) => ErrorKind::CardUnreachable,
+            Fault::TransportFailed(TransportFailure::Server { .. }) => ErrorKind::ServerUnreachable,
+            Fault::BadInput(_) => ErrorKind::InvalidInput,
+            Fault::ApiMisuse(_) => ErrorKind::Internal,
+            // Deliberate: see above. A newer TransportFailure (neither the card nor the
+            // server) is as unknown as a newer Fault.
+            Fault::TransportFailed(_) => ErrorKind::Internal,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    /// The group of an APDU exchange that failed, as a procedure classifies it: an error
+    /// status word is the card refusing; any other breakdown of the APDU rules is the card
+    /// breaking the protocol.
+    fn of_apdu(error: &ApduError) -> ErrorKind {
+        if is_refusal(error) {
+            ErrorKind::CardRefused
+        } else {
+            ErrorKind::Protocol
+        }
+    }
+
+    /// The group of a failed link to the eUICC: unreachable, unless the card answered the
+    /// channel management command (then as [`ErrorKind::of_apdu`]).
+    fn of_transport(error: &TransportError) -> ErrorKind {
+        match error {
+            TransportError::Apdu(e) => ErrorKind::of_apdu(e),
+            TransportError::Io(_)
+            | TransportError::Timeout { .. }
+            | TransportError::Refused(_)
+            | TransportError::ChannelUnavailable(_) => ErrorKind::CardUnreachable,
+        }
+    }
+}
+
+/// Whether an APDU error is the card refusing with an error status word (the distinction a
+/// procedure makes between `Fault::CardRefused` and `Misbehaviour::CardApdu`).
+fn is_refusal(error: &ApduError) -> bool {
+    matches!(error, ApduError::Status { .. })
+}
+
+impl Es10Error {
+    /// Which group the error belongs to, as [`LpaError::kind`] reports it once converted.
+    ///
+    /// No ISD-R under any configured AID is [`ErrorKind::CardUnreachable`]: the eUICC could
+    /// not be reached (cli/JSON.md, exit code 5).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Es10Error::Transport(e) => ErrorKind::of_transport(e),
+            Es10Error::Apdu { error, .. } => ErrorKind::of_apdu(error),
+            Es10Error::CardRefused { .. } => ErrorKind::CardRefused,
+            Es10Error::Decode { .. } | Es10Error::MissingResponse { .. } => ErrorKind::Protocol,
+            Es10Error::PolicyForbids { .. } => ErrorKind::Policy,
+            Es10Error::NoIsdR { .. } => ErrorKind::CardUnreachable,
+            Es10Error::NotOpen => ErrorKind::Internal,
+            Es10Error::InvalidInput { .. } | Es10Error::InvalidBpp(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
 impl LpaError {
     /// Which group the error belongs to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            LpaError::Transport(_) => ErrorKind::CardUnreachable,
+            LpaError::Transport(e) => ErrorKind::of_transport(e),
             LpaError::Card { .. } | LpaError::InstallationFailed { .. } => ErrorKind::CardRefused,
-            LpaError::Es10(e) => match e {
-                Es10Error::Transport(_) => ErrorKind::CardUnreachable,
-                Es10Error::InvalidInput { .. } | Es10Error::InvalidBpp(_) => {
-                    ErrorKind::InvalidInput
-                }
-                Es10Error::Decode { .. } | Es10Error::MissingResponse { .. } => ErrorKind::Protocol,
-                Es10Error::NotOpen => ErrorKind::Internal,
-                Es10Error::PolicyForbids { .. } => ErrorKind::Policy,
-                _ => ErrorKind::CardRefused,
-            },
+            LpaError::Es10(e) => e.kind(),
             LpaError::Server { .. } => ErrorKind::ServerRefused,
             LpaError::Http(e) => match e {
                 HttpError::InvalidUrl(_) => ErrorKind::InvalidInput,
-                _ => ErrorKind::ServerUnreachable,
+                HttpError::Connect(_)
+                | HttpError::Tls(_)
+                | HttpError::Timeout(_)
+                | HttpError::ResponseTooLarge(_)
+                | HttpError::Io(_) => ErrorKind::ServerUnreachable,
             },
-            LpaError::Procedure(e) => fault_kind(e.fault()),
+            LpaError::Procedure(e) => ErrorKind::of_fault(e.fault()),
             LpaError::Declined { .. } => ErrorKind::Declined,
             LpaError::Policy { .. } => ErrorKind::Policy,
             LpaError::Storage(_) => ErrorKind::Storage,
@@ -207,19 +291,6 @@ impl LpaError {
             LpaError::Procedure(e) => e.is_transient(),
             _ => false,
         }
-    }
-}
-
-fn fault_kind(fault: &Fault) -> ErrorKind {
-    match fault {
-        Fault::CardRefused(_) => ErrorKind::CardRefused,
-        Fault::ServerRefused(_) => ErrorKind::ServerRefused,
-        Fault::PeerMisbehaved(_) => ErrorKind::Protocol,
-        Fault::UserDeclined { .. } => ErrorKind::Declined,
-        Fault::TransportFailed(TransportFailure::Card { .. }) => ErrorKind::CardUnreachable,
-        Fault::TransportFailed(_) => ErrorKind::ServerUnreachable,
-        Fault::BadInput(_) => ErrorKind::InvalidInput,
-        _ => ErrorKind::Internal,
     }
 }
 
@@ -317,13 +388,15 @@ pub(crate) fn reason_name(reason: CancelSessionReason) -> &'static str {
 }
 
 impl From<Es10Error> for LpaError {
-    /// Refusals become [`LpaError::Card`] (or [`LpaError::Policy`]), link failures
-    /// [`LpaError::Transport`], bad arguments [`LpaError::InvalidInput`]; the rest stays
-    /// [`LpaError::Es10`].
+    /// Refusals (an error status word, an ES10 result code) become [`LpaError::Card`] (or
+    /// [`LpaError::Policy`]), link failures [`LpaError::Transport`], bad arguments
+    /// [`LpaError::InvalidInput`]; the rest stays [`LpaError::Es10`] (an APDU exchange that
+    /// broke down without a status word included: the card broke the protocol). The kind is
+    /// kept: `LpaError::from(e).kind() == e.kind()`.
     fn from(e: Es10Error) -> Self {
         match e {
             Es10Error::Transport(e) => LpaError::Transport(e),
-            Es10Error::Apdu { command, error } => LpaError::Card {
+            Es10Error::Apdu { command, error } if is_refusal(&error) => LpaError::Card {
                 command: command.name(),
                 status_word: error.status_word(),
                 code: None,
@@ -584,6 +657,145 @@ mod tests {
         );
         assert_eq!(error.kind(), ErrorKind::CardUnreachable);
         assert!(error.is_transient());
+    }
+
+    /// HTTP 500 without an SGP.22 body is a peer breaking the protocol (cli/JSON.md: exit 9),
+    /// in a notification's delivery as in a download: the same fault, the same kind.
+    #[test]
+    fn an_http_error_without_an_sgp22_answer_is_protocol_in_every_procedure() {
+        use lpa_core::es9::{Es9Error, Es9Function};
+        use lpa_core::procedures::{Misbehaviour, ServerFunction};
+        for function in [
+            Es9Function::HandleNotification,
+            Es9Function::AuthenticateClient,
+        ] {
+            let fault = Fault::PeerMisbehaved(Misbehaviour::ServerAnswer {
+                function: ServerFunction::Es9(function),
+                error: Es9Error::Http {
+                    status: 500,
+                    body_excerpt: String::new(),
+                },
+            });
+            assert_eq!(ErrorKind::of_fault(&fault), ErrorKind::Protocol);
+            let error = from_procedure(ProcedureError::from(fault), &mut Failures::default());
+            assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
+            assert_eq!(error.exit_code(), 9);
+            assert_eq!(error.kind().name(), "protocol");
+        }
+    }
+
+    /// No ISD-R: the eUICC could not be reached (cli/JSON.md: exit 5), before and after the
+    /// conversion to an LpaError.
+    #[test]
+    fn no_isd_r_is_card_unreachable() {
+        let error = Es10Error::NoIsdR {
+            tried: vec![(
+                vec![0xA0, 0x00],
+                TransportError::ChannelUnavailable("6A82".into()),
+            )],
+        };
+        assert_eq!(error.kind(), ErrorKind::CardUnreachable);
+        let error = LpaError::from(error);
+        assert!(matches!(error, LpaError::Es10(Es10Error::NoIsdR { .. })));
+        assert_eq!(error.kind(), ErrorKind::CardUnreachable);
+        assert_eq!(error.exit_code(), 5);
+        assert_eq!(error.kind().name(), "card_unreachable");
+    }
+
+    /// Converting an ES10 error keeps its kind, and an APDU failure is classified as a
+    /// procedure classifies the same failure.
+    #[test]
+    fn es10_errors_keep_their_kind_and_match_the_procedures() {
+        use crate::es10::Es10Command as C;
+        let status = ApduError::Status {
+            sw: StatusWord(0x6A80),
+            ins: 0xE2,
+            block: 0,
+        };
+        let broken = ApduError::ResponseTooShort { len: 1 };
+        let errors = [
+            (
+                Es10Error::Transport(TransportError::Io("gone".into())),
+                ErrorKind::CardUnreachable,
+            ),
+            (
+                Es10Error::Transport(TransportError::Apdu(status)),
+                ErrorKind::CardRefused,
+            ),
+            (
+                Es10Error::Transport(TransportError::Apdu(broken)),
+                ErrorKind::Protocol,
+            ),
+            (
+                Es10Error::Apdu {
+                    command: C::EnableProfile,
+                    error: status,
+                },
+                ErrorKind::CardRefused,
+            ),
+            (
+                Es10Error::Apdu {
+                    command: C::EnableProfile,
+                    error: broken,
+                },
+                ErrorKind::Protocol,
+            ),
+            (
+                Es10Error::CardRefused {
+                    command: C::EnableProfile,
+                    code: 2,
+                    meaning: "profileNotInDisabledState",
+                },
+                ErrorKind::CardRefused,
+            ),
+            (
+                Es10Error::MissingResponse {
+                    command: C::LoadBoundProfilePackage,
+                },
+                ErrorKind::Protocol,
+            ),
+            (
+                Es10Error::PolicyForbids {
+                    command: C::DisableProfile,
+                    rule: PolicyRule::Ppr1,
+                },
+                ErrorKind::Policy,
+            ),
+            (
+                Es10Error::NoIsdR { tried: Vec::new() },
+                ErrorKind::CardUnreachable,
+            ),
+            (Es10Error::NotOpen, ErrorKind::Internal),
+            (Es10Error::invalid("too long"), ErrorKind::InvalidInput),
+        ];
+        for (error, kind) in errors {
+            assert_eq!(error.kind(), kind, "{error}");
+            let text = error.to_string();
+            assert_eq!(LpaError::from(error).kind(), kind, "{text}");
+        }
+        // The procedure's own view of the same APDU failures.
+        for (error, kind) in [
+            (status, ErrorKind::CardRefused),
+            (broken, ErrorKind::Protocol),
+        ] {
+            let fault = match error {
+                ApduError::Status { sw, .. } => Fault::CardRefused(CardRefusal::Status {
+                    command: Es10Command::CancelSession,
+                    sw,
+                }),
+                error => Fault::PeerMisbehaved(lpa_core::procedures::Misbehaviour::CardApdu {
+                    command: Es10Command::CancelSession,
+                    error,
+                }),
+            };
+            assert_eq!(ErrorKind::of_fault(&fault), kind);
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_own_exit_code() {
+        let codes: Vec<u8> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 
     #[test]
