@@ -84,8 +84,15 @@ impl SessionEnd {
             CardCancellation::Failed(fault) => fault.is_transient(),
             _ => false,
         };
+        // A server left uncancelled by a passing failure is worth another try only with the
+        // card's signed cancellation in hand (SGP.22 §5.6.5 needs it). When the card has no
+        // session left, or refused for good, there is nothing Recovery could send: the SM-DP+
+        // session simply expires. (Found by the `procedures` fuzz target: the machine used to
+        // report such a session as open while handing the driver no record to recover.)
         let server_open = match &self.server {
-            ServerCancellation::Failed(fault) => fault.is_transient(),
+            ServerCancellation::Failed(fault) => {
+                fault.is_transient() && matches!(self.card, CardCancellation::Cancelled)
+            }
             _ => false,
         };
         !card_open && !server_open

@@ -1636,3 +1636,31 @@ fn a_card_lost_mid_delivery_keeps_the_report() {
     // A report without a lost card says so.
     assert_eq!(DeliveryReport::default().card_lost(), None);
 }
+
+/// Regression (found by the `procedures` fuzz target): after a forwarded card refusal whose
+/// forward failed, a card with no session left made the machine report the session as open
+/// while handing the driver no record to recover it with.
+#[test]
+fn a_failed_forward_with_no_card_session_left_is_not_reported_open_without_a_record() {
+    for server_fault in [
+        Input::ServerFailure(ServerFailure::Connect("refused".into())),
+        Input::Server {
+            status: 500,
+            body: Vec::new(),
+        },
+    ] {
+        let mut d = download_at(Point::Prepare);
+        d.handle_card(prepare_download_refusal()).unwrap();
+        d.handle(server_fault).unwrap();
+        // The card answers CancelSession with invalidTransactionId: it has no session.
+        d.handle_card(vec![0xBF, 0x41, 0x03, 0x81, 0x01, 0x05])
+            .unwrap();
+        let err = done(&d).unwrap_err();
+        let end = err.session_end().unwrap();
+        assert_eq!(end.card, CardCancellation::NoSession);
+        // Nothing is left that Recovery could do, and the driver is told so consistently.
+        assert!(end.is_complete(), "{end:?}");
+        assert!(!err.session_left_open());
+        assert_eq!(d.session_record(), None);
+    }
+}
