@@ -30,8 +30,8 @@ for target in $(cargo "+$toolchain" fuzz list); do
     if [[ -f "dicts/$target.dict" ]]; then
         dict=("-dict=dicts/$target.dict")
     fi
-    # -timeout: one input running longer than 10 s counts as a hang (the exchanges must be
-    # bounded). -rss_limit_mb: the apdu target builds requests of up to 64 KiB.
+    # -timeout: one input running longer than 10 s counts as a hang (the exchanges and the
+    # procedures must be bounded). -rss_limit_mb: the apdu target builds requests of up to 64 KiB.
     if ! cargo "+$toolchain" fuzz run "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         "${dict[@]}"; then
