@@ -393,7 +393,7 @@ macro_rules! __der_opt {
 
 /// Declares a SEQUENCE type with its tag and fields, and its DER codec.
 ///
-/// ```ignore
+/// ```text
 /// der_sequence! {
 ///     /// SGP.22 SetNicknameRequest.
 ///     pub struct SetNicknameRequest: 0xBF29 {
@@ -629,7 +629,7 @@ pub trait NamedNumber: Copy {
 /// variant name cannot always be derived from it (`ciPKUnknown`, `configureISDP`,
 /// `installFailedDueToPEProcessingError`):
 ///
-/// ```ignore
+/// ```text
 /// der_int_enum! {
 ///     /// `ErrorReason`.
 ///     pub enum ErrorReason {
