@@ -221,6 +221,13 @@ impl Procedure for Download {
         Ok(())
     }
 
+    fn load_progress(&self) -> Option<(usize, usize)> {
+        match &self.state {
+            State::ExpectLoadBoundProfilePackage(s) => Some((s.next, s.commands.len())),
+            _ => None,
+        }
+    }
+
     fn session_record(&self) -> Option<SessionRecord> {
         self.state.record()
     }

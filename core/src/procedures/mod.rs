@@ -498,6 +498,13 @@ pub trait Procedure {
         None
     }
 
+    /// While a Bound Profile Package is being loaded: (STORE DATA sequences already answered,
+    /// sequences in all), for a progress display; `None` otherwise. Lets a driver report
+    /// progress without decoding the package a second time.
+    fn load_progress(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// The card's answer to [`Step::Card`].
     fn handle_card(&mut self, response: Vec<u8>) -> Result<(), ApiMisuse> {
         self.handle(Input::Card(response))

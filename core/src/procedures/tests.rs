@@ -1664,3 +1664,15 @@ fn a_failed_forward_with_no_card_session_left_is_not_reported_open_without_a_rec
         assert_eq!(d.session_record(), None);
     }
 }
+
+#[test]
+fn load_progress_counts_the_bpp_sequences_without_a_second_decode() {
+    assert_eq!(download_at(Point::Prepare).load_progress(), None);
+    let mut d = download_at(Point::Load);
+    let (done, total) = d.load_progress().unwrap();
+    assert_eq!(done, 0);
+    assert!(total >= 2, "{total}");
+    // An intermediate sequence is answered with no data.
+    d.handle_card(Vec::new()).unwrap();
+    assert_eq!(d.load_progress(), Some((1, total)));
+}

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, error, info, log_enabled, trace, warn};
-use lpa_core::bpp::BppCommands;
 use lpa_core::der::Decode;
-use lpa_core::es9::{self, Es9Function, GetBoundProfilePackageOk};
+use lpa_core::es9::Es9Function;
 use lpa_core::messages::{CancelSessionReason, CancelSessionRequest, EuiccInfo1};
 use lpa_core::procedures::{
     Answer, Awaiting, CardFailure, Es10Command, Procedure, Question, ServerFailure, ServerFunction,
@@ -35,8 +34,6 @@ pub(super) struct Ctx<'u> {
     /// `Some(what the store holds)` when this run persists the session record.
     stored: Option<Option<SessionRecord>>,
     failures: Failures,
-    bpp_total: usize,
-    bpp_done: usize,
     loading: bool,
     cancelling: bool,
 }
@@ -48,8 +45,6 @@ impl<'u> Ctx<'u> {
             ui,
             stored: None,
             failures: Failures::default(),
-            bpp_total: 0,
-            bpp_done: 0,
             loading: false,
             cancelling: false,
         }
@@ -116,10 +111,20 @@ impl Lpa {
         for _ in 0..MAX_STEPS {
             let awaiting = machine.awaiting();
             let handled = match machine.poll() {
-                Step::Card(request) => match self.card_step(awaiting, &request, ctx) {
-                    Ok(answer) => machine.handle_card(answer),
-                    Err(failure) => machine.handle_card_failure(failure),
-                },
+                Step::Card(request) => {
+                    let loading = machine.load_progress();
+                    let handled = match self.card_step(awaiting, &request, ctx) {
+                        Ok(answer) => machine.handle_card(answer),
+                        Err(failure) => machine.handle_card_failure(failure),
+                    };
+                    if let Some((done, total)) = loading {
+                        ctx.progress(Progress::Installing {
+                            done: done + 1,
+                            total,
+                        });
+                    }
+                    handled
+                }
                 Step::Server(request) => match self.server_step(request, ctx) {
                     Ok((status, body)) => machine.handle_server(status, body),
                     Err(failure) => machine.handle_server_failure(failure),
@@ -213,13 +218,7 @@ impl Lpa {
                 });
             }
         }
-        let result = self.es10.call(request);
-        if bpp {
-            ctx.bpp_done += 1;
-            let (done, total) = (ctx.bpp_done, ctx.bpp_total);
-            ctx.progress(Progress::Installing { done, total });
-        }
-        match result {
+        match self.es10.call(request) {
             Ok(answer) => {
                 if command == Some(Es10Command::GetEuiccInfo1) && self.narrowed_http.is_none() {
                     match EuiccInfo1::from_der(&answer) {
@@ -295,20 +294,6 @@ impl Lpa {
                 );
                 if log_enabled!(log::Level::Trace) {
                     trace!("{function} < {}", body_summary(&response.body, sensitive));
-                }
-                if function == ServerFunction::Es9(Es9Function::GetBoundProfilePackage) {
-                    ctx.bpp_done = 0;
-                    ctx.bpp_total = es9::decode_response::<GetBoundProfilePackageOk>(
-                        response.status,
-                        &response.body,
-                    )
-                    .ok()
-                    .and_then(|ok| {
-                        BppCommands::new(&ok.body.bound_profile_package)
-                            .ok()
-                            .map(|c| c.command_count())
-                    })
-                    .unwrap_or(0);
                 }
                 Ok((response.status, response.body))
             }
